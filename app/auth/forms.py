@@ -1,0 +1,61 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional, Regexp
+
+from .services import MIN_PASSWORD
+
+
+class LoginForm(FlaskForm):
+    username = StringField(
+        _l("Username or phone"),
+        validators=[DataRequired(_l("Enter your username or phone.")), Length(max=40)],
+    )
+    password = PasswordField(
+        _l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=200)]
+    )
+
+
+STAFF_ROLES = [
+    ("village_admin", _l("Village admin")),
+    ("scorer", _l("Scorer")),
+    ("clerk", _l("Clerk")),
+]
+
+
+class UserForm(FlaskForm):
+    username = StringField(
+        _l("Username"),
+        validators=[
+            DataRequired(_l("A username is required.")),
+            Length(max=40),
+            Regexp(r"^[A-Za-z0-9_.@-]+$", message=_l("Use letters, digits and . _ @ - only.")),
+        ],
+    )
+    display_name = StringField(_l("Name"), validators=[Optional(), Length(max=50)])
+    role = SelectField(_l("Role"), choices=STAFF_ROLES)
+    password = PasswordField(
+        _l("Password"),
+        validators=[
+            DataRequired(_l("A password is required.")),
+            Length(
+                min=MIN_PASSWORD,
+                max=200,
+                message=_l("The password needs at least %(n)s characters.", n=MIN_PASSWORD),
+            ),
+        ],
+    )
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(
+        _l("New password"),
+        validators=[
+            DataRequired(_l("A password is required.")),
+            Length(
+                min=MIN_PASSWORD,
+                max=200,
+                message=_l("The password needs at least %(n)s characters.", n=MIN_PASSWORD),
+            ),
+        ],
+    )

@@ -1,0 +1,56 @@
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..database import utcnow
+from ..extensions import db
+
+ROLES = ("county_admin", "village_admin", "scorer", "clerk", "villager")
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)  # a villager's is the phone
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(20))
+    display_name: Mapped[str] = mapped_column(String(50), default="")
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("village.id"), index=True)
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id"), unique=True)
+    is_enabled: Mapped[bool] = mapped_column(default=True)
+    # Bumped on password reset or deactivation so that every open session ends.
+    session_version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    village = relationship("Village")
+    resident = relationship("Resident")
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+        self.session_version = (self.session_version or 0) + 1
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.is_enabled
+
+
+class LoginThrottle(db.Model):
+    """Failed-login counters per account and per address; in the database because several
+    gunicorn workers must share them."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    window_start: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]

@@ -1,0 +1,73 @@
+"""Configuration from the environment; nothing secret is hard-coded."""
+
+import os
+import secrets
+import time
+from pathlib import Path
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept URLs as users write them (postgres://, postgresql://) and use psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load_or_create_secret(instance_path: str) -> str:
+    """A secret generated once and kept in the instance folder.
+
+    Several gunicorn workers may start at once, so the file is created with O_EXCL and whoever
+    loses the race reads the winner's key.
+    """
+    path = Path(instance_path) / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            key = path.read_text().strip()
+            if key:
+                return key
+            time.sleep(0.02)  # the winner is still writing it
+        raise RuntimeError(f"{path} is empty") from None
+    key = secrets.token_hex(32)
+    with os.fdopen(fd, "w") as f:
+        f.write(key)
+    return key
+
+
+class Config:
+    SQLALCHEMY_DATABASE_URI: str | None = None  # filled in create_app from DATABASE_URL
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SECRET_KEY: str | None = None
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # a form left open on a phone all morning must still submit
+    BABEL_DEFAULT_LOCALE = "zh_CN"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LANGUAGES = {"zh_CN": "中文", "en": "English"}
+    MAX_CONTENT_LENGTH = 8 * 1024 * 1024
+    PAGE_SIZE = 20
+    # Login throttling: per account and per address, kept in the database (several workers).
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_MAX_FAILURES_PER_ADDRESS = 30
+    LOGIN_LOCK_MINUTES = 15
+    TESTING = False
+
+    @classmethod
+    def from_environ(cls, instance_path: str) -> dict:
+        url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'village.db'}"
+        return {
+            "SQLALCHEMY_DATABASE_URI": normalize_database_url(url),
+            "SECRET_KEY": os.environ.get("SECRET_KEY") or load_or_create_secret(instance_path),
+            "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "") == "1",
+        }
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-only-secret"
+    WTF_CSRF_ENABLED = True

@@ -1,0 +1,60 @@
+import secrets
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..database import utcnow
+from ..extensions import db
+
+
+def new_public_id() -> str:
+    return secrets.token_urlsafe(9)
+
+
+class Household(db.Model):
+    """The points account (户). Its balance is written only by ledger.services."""
+
+    __tablename__ = "household"
+    __table_args__ = (
+        UniqueConstraint("village_id", "number"),
+        Index("ix_household_village_head", "village_id", "head_name"),
+        Index("ix_household_village_group", "village_id", "group_name"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("village.id"))
+    public_id: Mapped[str] = mapped_column(String(16), unique=True, default=new_public_id)
+    number: Mapped[str] = mapped_column(String(20))  # 户号
+    head_name: Mapped[str] = mapped_column(String(50))
+    group_name: Mapped[str] = mapped_column(String(50), default="")  # 村民小组
+    address: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(10), default="active")  # active | archived
+    balance: Mapped[int] = mapped_column(default=0)
+    card_version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    residents: Mapped[list["Resident"]] = relationship(
+        back_populates="household", order_by="Resident.id"
+    )
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+class Resident(db.Model):
+    """A member of a household; may have a phone login (a villager user)."""
+
+    __tablename__ = "resident"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("village.id"), index=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
+    name: Mapped[str] = mapped_column(String(50))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    birth_year: Mapped[int | None]
+    status: Mapped[str] = mapped_column(String(10), default="active")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    household: Mapped[Household] = relationship(back_populates="residents")

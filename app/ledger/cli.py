@@ -1,0 +1,43 @@
+import sys
+
+import click
+from flask.cli import AppGroup
+
+from .chain import head_is_in_chain, verify
+
+ledger_cli = AppGroup("ledger", help="The points ledger.")
+
+
+@ledger_cli.command("verify")
+@click.option("--village", "village_code", default=None, help="Only this village (code).")
+@click.option(
+    "--head",
+    default=None,
+    metavar="COUNT:HASH",
+    help="Also check that a chain head written down earlier is still in the chain.",
+)
+def verify_command(village_code: str | None, head: str | None):
+    """Recompute every hash chain and every balance; exit 1 naming the first bad entry."""
+    problems = verify(village_code)
+    for p in problems:
+        click.echo(f"BAD {p}", err=True)
+    if head:
+        from sqlalchemy import select
+
+        from ..extensions import db
+        from ..villages.models import Village
+
+        count, _sep, short = head.partition(":")
+        villages = db.session.scalars(
+            select(Village).where(Village.code == village_code) if village_code else select(Village)
+        ).all()
+        if not count.isdigit() or not short or len(villages) != 1:
+            click.echo("--head needs COUNT:HASH and one village (--village CODE)", err=True)
+            sys.exit(2)
+        if not head_is_in_chain(villages[0].id, int(count), short):
+            click.echo(f"BAD head {head} is not part of today's chain", err=True)
+            sys.exit(1)
+        click.echo(f"head {head} is part of today's chain")
+    if problems:
+        sys.exit(1)
+    click.echo("ledger OK: every chain and balance verifies")

@@ -1,0 +1,40 @@
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..database import utcnow
+from ..extensions import db
+
+KINDS = ("opening", "award", "deduct", "redeem", "reverse", "adjust")
+
+
+class LedgerEntry(db.Model):
+    """One signed change of a household's balance (积分流水). Never updated, never deleted."""
+
+    __tablename__ = "ledger_entry"
+    __table_args__ = (
+        UniqueConstraint("village_id", "seq"),
+        # The same request (a retry, a replayed sync, a notice posted twice) is recorded once.
+        UniqueConstraint("village_id", "key"),
+        Index("ix_ledger_entry_household_id_id", "household_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("village.id"))
+    seq: Mapped[int]  # position in the village's chain, 1, 2, 3...
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    points: Mapped[int]
+    balance_after: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(300))
+    ref: Mapped[str] = mapped_column(String(80), default="")  # e.g. "decision:12", "redemption:7"
+    key: Mapped[str | None] = mapped_column(String(80))
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entry.id"), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    household = relationship("Household")
+    created_by = relationship("User")

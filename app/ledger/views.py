@@ -1,0 +1,29 @@
+from flask import Blueprint, abort, render_template, request
+from flask_login import current_user
+
+from ..auth.access import roles_required
+from ..extensions import db
+from ..households.models import Resident
+from .queries import entries_page
+
+bp = Blueprint("ledger", __name__)
+
+
+@bp.route("/me")
+@roles_required("villager")
+def me():
+    resident = (
+        db.session.get(Resident, current_user.resident_id) if current_user.resident_id else None
+    )
+    if resident is None or resident.village_id != current_user.village_id:
+        abort(403)
+    household = resident.household
+    entries, older = entries_page(household.id, request.args.get("before", type=int))
+    return render_template(
+        "me/index.html",
+        resident=resident,
+        household=household,
+        entries=entries,
+        older=older,
+        first_page=not request.args.get("before"),
+    )

@@ -1,0 +1,6 @@
+"""Imports every model so that metadata (create_all, Alembic) sees all tables."""
+
+from .auth.models import LoginThrottle, User  # noqa: F401
+from .households.models import Household, Resident  # noqa: F401
+from .ledger.models import LedgerEntry  # noqa: F401
+from .villages.models import AuditLog, Village  # noqa: F401
