@@ -2,5 +2,5 @@
 
 from .auth.models import LoginThrottle, User  # noqa: F401
 from .households.models import Household, Resident  # noqa: F401
-from .ledger.models import LedgerEntry  # noqa: F401
+from .ledger.models import HouseholdYear, LedgerEntry  # noqa: F401
 from .villages.models import AuditLog, Village  # noqa: F401

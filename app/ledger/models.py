@@ -38,3 +38,21 @@ class LedgerEntry(db.Model):
 
     household = relationship("Household")
     created_by = relationship("User")
+
+
+class HouseholdYear(db.Model):
+    """Points a household *earned* in a year (awards, deductions, adjustments and their
+    reversals; never redemptions), kept by the ledger service beside each entry so star ratings
+    and ranks are read, not summed."""
+
+    __tablename__ = "household_year"
+    __table_args__ = (
+        UniqueConstraint("household_id", "year"),
+        Index("ix_household_year_rank", "village_id", "year", "earned"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("village.id"))
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"))
+    year: Mapped[int]
+    earned: Mapped[int] = mapped_column(default=0)

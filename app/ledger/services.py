@@ -14,7 +14,7 @@ transaction began with BEGIN IMMEDIATE and holds the database's write lock), the
 household's balance fresh, so a check and its insert can never interleave with another writer.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -25,9 +25,16 @@ from ..extensions import db
 from ..households.models import Household
 from ..villages.models import Village
 from .chain import entry_hash
-from .models import LedgerEntry
+from .models import HouseholdYear, LedgerEntry
 
 MAX_POINTS = 1_000_000
+# Kinds that count as points *earned* (star rating, rank); redemptions and opening balances don't.
+EARNING = ("award", "deduct", "adjust")
+LOCAL_TZ = timedelta(hours=8)  # a village's year starts at midnight China time
+
+
+def local_year(at: datetime) -> int:
+    return (at + LOCAL_TZ).year
 
 
 def lock_village(village_id: int) -> Village:
@@ -78,6 +85,7 @@ def _append(
     key: str | None = None,
     ref: str = "",
     reverses_id: int | None = None,
+    earning: bool = False,
     floor_at_zero: bool = False,
     at: datetime | None = None,
 ) -> LedgerEntry:
@@ -113,10 +121,24 @@ def _append(
         entry = LedgerEntry(prev_hash=village.ledger_head, hash=digest, **fields)
         db.session.add(entry)
         household.balance = balance_after
+        if earning or kind in EARNING:
+            _add_earned(village_id, household_id, local_year(fields["created_at"]), points)
         village.ledger_seq = seq
         village.ledger_head = digest
         db.session.flush()
         return entry
+
+
+def _add_earned(village_id: int, household_id: int, year: int, points: int) -> None:
+    row = db.session.execute(
+        select(HouseholdYear).where(
+            HouseholdYear.household_id == household_id, HouseholdYear.year == year
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        row = HouseholdYear(village_id=village_id, household_id=household_id, year=year, earned=0)
+        db.session.add(row)
+    row.earned += points
 
 
 def award(
