@@ -16,7 +16,7 @@ $(STAMP): requirements.txt
 	touch $(STAMP)
 
 translations: $(STAMP)
-	@for d in $$(find app -type d -name translations); do $(BIN)/pybabel compile -q -d $$d || exit 1; done
+	@for d in $$(find app -type d -name translations); do $(BIN)/pybabel -q compile -d $$d || exit 1; done
 
 setup: $(STAMP) translations
 
