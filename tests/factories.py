@@ -11,6 +11,10 @@ PASSWORD = "test-pass-1"
 _seq = itertools.count(1)
 
 
+def next_id() -> int:
+    return next(_seq)
+
+
 def village(code: str, name: str) -> Village:
     return create_village(code, name, f"{code}-first-admin", PASSWORD, None)
 

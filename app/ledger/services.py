@@ -327,5 +327,6 @@ def reverse(
             actor_id=actor_id,
             ref=original.ref,
             reverses_id=original.id,
+            earning=original.kind in EARNING,
             floor_at_zero=floor_at_zero,
         )
