@@ -4,7 +4,6 @@ import os
 from pathlib import Path
 
 from flask import Flask, render_template, request
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -74,9 +73,10 @@ def register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
     from .households.views import bp as households_bp
     from .ledger.views import bp as ledger_bp
+    from .scoring.views import bp as scoring_bp
     from .villages.views import bp as villages_bp
 
-    for bp in (auth_bp, villages_bp, households_bp, ledger_bp):
+    for bp in (auth_bp, villages_bp, households_bp, ledger_bp, scoring_bp):
         app.register_blueprint(bp)
 
 
@@ -128,7 +128,7 @@ def register_template_helpers(app: Flask) -> None:
     @app.context_processor
     def inject():
         return {
-            "current_locale": str(get_locale()),
+            "current_locale": select_locale() if request else Config.BABEL_DEFAULT_LOCALE,
             "languages": Config.LANGUAGES,
             "nav_items": nav_items(current_user) if current_user else [],
         }
