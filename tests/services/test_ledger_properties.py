@@ -72,8 +72,11 @@ def _check_invariants(code, hids):
     assert verify(code) == []
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(ops=OPS)
 def test_random_operations_keep_every_invariant_and_tampering_shows(app, ops):
     db.session.rollback()
