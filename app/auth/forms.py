@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectField, StringField
+from wtforms import PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from .services import MIN_PASSWORD
@@ -16,10 +16,11 @@ class LoginForm(FlaskForm):
     )
 
 
+# SelectChoice, not (value, label) tuples: WTForms 3.3 deprecates tuples and 3.4 drops them.
 STAFF_ROLES = [
-    ("village_admin", _l("Village admin")),
-    ("scorer", _l("Scorer")),
-    ("clerk", _l("Clerk")),
+    SelectChoice("village_admin", _l("Village admin")),
+    SelectChoice("scorer", _l("Scorer")),
+    SelectChoice("clerk", _l("Clerk")),
 ]
 
 

@@ -124,6 +124,7 @@ def user_enabled(user_id: int):
     form = FlaskForm()
     if not form.validate_on_submit():
         abort(400)
+    get_scoped_or_404(User, user_id)  # another village's user is not found, like every page
     enabled = request.form.get("enabled") == "1"
     try:
         services.set_enabled(village_id(), user_id, enabled, current_user.id)
