@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from flask import g, has_app_context
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
 from app import create_app
@@ -64,11 +66,24 @@ def database_url(pg_schema, tmp_path):
         yield f"sqlite:///{tmp_path / 'test.db'}"
 
 
+class IsolatedClient(FlaskClient):
+    """Requests made inside the test's app context reuse that context, and with it `g`, where
+    Flask-Login and Flask-Babel cache the signed-in user and the locale. Each request starts with
+    an empty `g`, as it does in production, so sign-out, password resets and the language switch
+    are tested for real."""
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            g.__dict__.clear()
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(database_url, tmp_path):
     config = type("C", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": database_url})
     os.environ["INSTANCE_PATH"] = str(tmp_path / "instance")
     app = create_app(config)
+    app.test_client_class = IsolatedClient
     with app.app_context():
         if database_url.startswith("sqlite"):
             db.create_all()
@@ -161,12 +176,12 @@ def live_server(app, database_url, tmp_path):
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
+    deadline = time.time() + 60
     while time.time() < deadline:
         try:
-            if requests.get(base + "/login", timeout=2).status_code == 200:
+            if requests.get(base + "/login", timeout=5).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or busy starting its workers
             time.sleep(0.2)
     else:
         proc.terminate()
