@@ -12,9 +12,11 @@ from .extensions import db
 def register(app: Flask) -> None:
     from .households.cli import households_cli
     from .ledger.cli import ledger_cli
+    from .scoring.cli import notices_cli
 
     app.cli.add_command(ledger_cli)
     app.cli.add_command(households_cli)
+    app.cli.add_command(notices_cli)
 
     @app.cli.command("demo")
     @click.option("--if-empty", is_flag=True, help="Only when the database has no village yet.")

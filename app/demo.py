@@ -14,6 +14,7 @@ from .extensions import db
 from .households.models import Household, Resident
 from .households.services import HouseholdData, create_household
 from .ledger import services as ledger
+from .scoring import demo as scoring_demo
 from .villages.models import Village
 from .villages.services import create_village
 
@@ -100,6 +101,7 @@ def load_demo() -> bool:
             display_name=head.name,
             resident_id=head.id,
         )
+        scoring_demo.load(vid)
     return True
 
 

@@ -3,4 +3,14 @@
 from .auth.models import LoginThrottle, User  # noqa: F401
 from .households.models import Household, Resident  # noqa: F401
 from .ledger.models import HouseholdYear, LedgerEntry  # noqa: F401
+from .scoring.models import (  # noqa: F401
+    ChainHead,
+    Decision,
+    Meeting,
+    NoticeItem,
+    Objection,
+    Proposal,
+    ProposalHousehold,
+    Rule,
+)
 from .villages.models import AuditLog, Village  # noqa: F401

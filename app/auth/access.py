@@ -12,7 +12,7 @@ from ..extensions import db
 HOME_BY_ROLE = {
     "county_admin": "villages.county",
     "village_admin": "households.index",
-    "scorer": "households.index",
+    "scorer": "scoring.index",
     "clerk": "auth.home",
     "villager": "ledger.me",
 }
@@ -63,11 +63,12 @@ def nav_items(user) -> list[tuple[str, str]]:
         "county_admin": [("villages.county", _l("Villages"))],
         "village_admin": [
             ("households.index", _l("Households")),
+            ("scoring.index", _l("Scoring")),
             ("auth.users", _l("Users")),
             ("villages.settings", _l("Settings")),
         ],
-        "scorer": [("households.index", _l("Households"))],
+        "scorer": [("scoring.index", _l("Scoring")), ("households.index", _l("Households"))],
         "clerk": [],
-        "villager": [("ledger.me", _l("My points"))],
+        "villager": [("ledger.me", _l("My points")), ("scoring.my_board", _l("Notices"))],
     }[user.role]
     return [(url_for(endpoint), label) for endpoint, label in items]

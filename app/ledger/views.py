@@ -4,7 +4,8 @@ from flask_login import current_user
 from ..auth.access import roles_required
 from ..extensions import db
 from ..households.models import Resident
-from .queries import entries_page
+from ..scoring.queries import items_for_entries
+from .queries import entries_page, standing
 
 bp = Blueprint("ledger", __name__)
 
@@ -19,11 +20,14 @@ def me():
         abort(403)
     household = resident.household
     entries, older = entries_page(household.id, request.args.get("before", type=int))
+    first_page = not request.args.get("before")
     return render_template(
         "me/index.html",
         resident=resident,
         household=household,
         entries=entries,
         older=older,
-        first_page=not request.args.get("before"),
+        first_page=first_page,
+        why=items_for_entries([e.id for e in entries]),
+        standing=standing(household) if first_page else None,
     )
