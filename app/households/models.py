@@ -18,6 +18,7 @@ class Household(db.Model):
     __tablename__ = "household"
     __table_args__ = (
         UniqueConstraint("village_id", "number"),
+        Index("ix_household_village_status_number", "village_id", "status", "number"),
         Index("ix_household_village_head", "village_id", "head_name"),
         Index("ix_household_village_group", "village_id", "group_name"),
     )
@@ -32,6 +33,7 @@ class Household(db.Model):
     status: Mapped[str] = mapped_column(String(10), default="active")  # active | archived
     balance: Mapped[int] = mapped_column(default=0)
     card_version: Mapped[int] = mapped_column(default=1)
+    card_pin_hash: Mapped[str | None] = mapped_column(String(256))  # 4-digit card PIN, hashed
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     residents: Mapped[list["Resident"]] = relationship(
