@@ -15,8 +15,17 @@ $(STAMP): requirements.txt
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
 	touch $(STAMP)
 
+# Babel >= 2.18 parses zh_CN as zh_Hans_CN, and gettext then looks for zh_Hans_CN/ or zh/, never our
+# zh_CN/ folders (the UI would stay English): each zh_CN catalog is also compiled into zh_Hans_CN/.
 translations: $(STAMP)
-	@for d in $$(find app -type d -name translations); do $(BIN)/pybabel -q compile -d $$d || exit 1; done
+	@for d in $$(find app -type d -name translations); do \
+	  $(BIN)/pybabel -q compile -d $$d || exit 1; \
+	  if [ -f $$d/zh_CN/LC_MESSAGES/messages.po ]; then \
+	    mkdir -p $$d/zh_Hans_CN/LC_MESSAGES && \
+	    $(BIN)/pybabel -q compile -i $$d/zh_CN/LC_MESSAGES/messages.po \
+	      -o $$d/zh_Hans_CN/LC_MESSAGES/messages.mo -l zh_CN || exit 1; \
+	  fi; \
+	done
 
 setup: $(STAMP) translations
 
