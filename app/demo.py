@@ -15,6 +15,7 @@ from .households.models import Household, Resident
 from .households.services import HouseholdData, create_household
 from .ledger import services as ledger
 from .scoring import demo as scoring_demo
+from .store import demo as store_demo
 from .villages.models import Village
 from .villages.services import create_village
 
@@ -102,6 +103,7 @@ def load_demo() -> bool:
             resident_id=head.id,
         )
         scoring_demo.load(vid)
+        store_demo.load(vid)
     return True
 
 

@@ -13,4 +13,13 @@ from .scoring.models import (  # noqa: F401
     ProposalHousehold,
     Rule,
 )
+from .store.models import (  # noqa: F401
+    Gift,
+    Item,
+    Redemption,
+    RedemptionLine,
+    StockMove,
+    UsedPayCode,
+    Venue,
+)
 from .villages.models import AuditLog, Village  # noqa: F401

@@ -8,12 +8,13 @@ from flask_login import current_user, login_required
 from sqlalchemy import Select, select
 
 from ..extensions import db
+from ..store import nav as store_nav
 
 HOME_BY_ROLE = {
     "county_admin": "villages.county",
     "village_admin": "households.index",
     "scorer": "scoring.index",
-    "clerk": "auth.home",
+    "clerk": "store.counter",
     "villager": "ledger.me",
 }
 
@@ -66,9 +67,14 @@ def nav_items(user) -> list[tuple[str, str]]:
             ("scoring.index", _l("Scoring")),
             ("auth.users", _l("Users")),
             ("villages.settings", _l("Settings")),
+            *store_nav.ADMIN,
         ],
         "scorer": [("scoring.index", _l("Scoring")), ("households.index", _l("Households"))],
-        "clerk": [],
-        "villager": [("ledger.me", _l("My points")), ("scoring.my_board", _l("Notices"))],
+        "clerk": store_nav.CLERK,
+        "villager": [
+            ("ledger.me", _l("My points")),
+            ("scoring.my_board", _l("Notices")),
+            *store_nav.VILLAGER,
+        ],
     }[user.role]
     return [(url_for(endpoint), label) for endpoint, label in items]

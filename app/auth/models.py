@@ -21,6 +21,7 @@ class User(UserMixin, db.Model):
     display_name: Mapped[str] = mapped_column(String(50), default="")
     village_id: Mapped[int | None] = mapped_column(ForeignKey("village.id"), index=True)
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id"), unique=True)
+    venue_id: Mapped[int | None] = mapped_column(ForeignKey("venue.id"))  # a clerk's one venue
     is_enabled: Mapped[bool] = mapped_column(default=True)
     # Bumped on password reset or deactivation so that every open session ends.
     session_version: Mapped[int] = mapped_column(default=1)

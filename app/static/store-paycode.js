@@ -1,0 +1,25 @@
+// The pay code refreshes itself: a new QR and number each window (about 20 s); a code is
+// accepted for about 60 s at the counter and only once.
+(function () {
+  "use strict";
+  var box = document.getElementById("paycode");
+  var qr = document.getElementById("qr"), number = document.getElementById("number");
+  var status = document.getElementById("status");
+  var T = JSON.parse(document.getElementById("paycode-text").textContent);
+  function schedule(seconds) {
+    setTimeout(refresh, Math.max(1, seconds) * 1000 + 300);
+  }
+  function refresh() {
+    fetch(box.dataset.url, { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(function (d) {
+        qr.innerHTML = d.svg; // made by the server from our own URL
+        number.textContent = d.number;
+        box.dataset.window = d.window;
+        status.textContent = "";
+        schedule(d.refresh_in);
+      })
+      .catch(function () { status.textContent = T.offline; schedule(5); });
+  }
+  schedule(parseFloat(box.dataset.refresh));
+})();

@@ -1,0 +1,227 @@
+"""The counter's JSON API (/api/v1/counter/...). The counter page uses it, and so can a handheld
+terminal or a WeChat mini-program: session cookie plus the `X-CSRFToken` header on every POST.
+Errors are `{error, message}` with the status the OpenAPI document gives."""
+
+from functools import wraps
+
+from flask import Blueprint, current_app, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..errors import Forbidden, InvalidInput
+from ..extensions import db
+from ..ledger.queries import standing
+from ..villages.models import Village
+from . import qr, services
+from .errors import NoVenue
+from .models import Item, Redemption
+from .openapi import document
+
+bp = Blueprint("store_api", __name__, url_prefix="/api/v1")
+
+COUNTER_ROLES = ("clerk", "village_admin")
+
+
+def _unauthorized():
+    return {"error": "unauthorized", "message": _("Please sign in.")}, 401
+
+
+def counter_api(view=None, *, venue_required: bool = True):
+    """Signed in as a clerk (or an admin) of a village; with a venue unless told otherwise."""
+
+    def decorator(fn):
+        @wraps(fn)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return _unauthorized()
+            if current_user.role not in COUNTER_ROLES or current_user.village_id is None:
+                raise Forbidden()
+            if venue_required and current_user.venue_id is None:
+                raise NoVenue()
+            return fn(*args, **kwargs)
+
+        return wrapped
+
+    return decorator(view) if view else decorator
+
+
+def _body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise InvalidInput(_l("Send a JSON object with Content-Type: application/json."))
+    return data
+
+
+def item_json(item: Item) -> dict:
+    return {
+        "id": item.id,
+        "name": item.name,
+        "points": item.points,
+        "stock": item.stock,
+        "slot": item.slot,
+        "unit": item.unit,
+        "low": item.is_low,
+    }
+
+
+def scan_json(scan: services.Scan, items: list[Item]) -> dict:
+    from .rules import local_day, meal_price
+
+    h = scan.household
+    village = db.session.get(Village, h.village_id)
+    year = local_day(services.utcnow()).year
+    meals = [i for i in items if i.is_meal]
+
+    def person(r):
+        if r is None:
+            return None
+        return {
+            "id": r.id,
+            "name": r.name,
+            "prices": {
+                str(i.id): meal_price(i.points, r.birth_year, village.meal_age_tiers, year)
+                for i in meals
+            },
+        }
+
+    return {
+        "household": {
+            "public_id": h.public_id,
+            "number": h.number,
+            "head": h.head_name,
+            "balance": h.balance,
+            "stars": standing(h)["stars"],
+        },
+        "resident": person(scan.resident),
+        "residents": [person(r) for r in (scan.residents if scan.resident is None else [])],
+        "source": scan.source,
+        "pin_required": scan.pin_required,
+    }
+
+
+def redemption_json(r: Redemption) -> dict:
+    return {
+        "id": r.id,
+        "total": r.total,
+        "balance_after": r.balance_after,
+        "lines": [
+            {
+                "item_id": line.item_id,
+                "name": line.name,
+                "qty": line.qty,
+                "points": line.points,
+                "subtotal": line.points * line.qty,
+            }
+            for line in r.lines
+        ],
+        "household": {
+            "public_id": r.household.public_id,
+            "number": r.household.number,
+            "head": r.household.head_name,
+        },
+        "resident": {"id": r.resident.id, "name": r.resident.name},
+        "venue": r.venue.name,
+        "source": r.source,
+        "request_id": r.request_id,
+        "created_at": r.created_at.isoformat() + "Z",
+        "voided": r.voided_at is not None,
+    }
+
+
+def _venue_items() -> list[Item]:
+    return list(
+        db.session.scalars(
+            select(Item)
+            .where(Item.venue_id == current_user.venue_id, Item.active.is_(True))
+            .order_by(Item.slot.is_not(None), Item.id)
+        )
+    )
+
+
+@bp.get("/counter/items")
+@counter_api
+def items():
+    return {"items": [item_json(i) for i in _venue_items()]}
+
+
+@bp.post("/counter/lookup")
+@counter_api
+def lookup():
+    code = _body().get("code")
+    if not isinstance(code, str) or not code.strip():
+        raise InvalidInput(_l("code is required: the scanned text, URL or number."))
+    scan = services.lookup(current_user.village_id, code)
+    return scan_json(scan, _venue_items())
+
+
+@bp.post("/counter/redemptions")
+@counter_api
+def create_redemption():
+    data = _body()
+    code = data.get("code")
+    if not isinstance(code, str) or not code.strip():
+        raise InvalidInput(_l("code is required: the scanned text, URL or number."))
+    pin = data.get("pin")
+    if pin is not None and not isinstance(pin, str):
+        raise InvalidInput(_l("The PIN is 4 digits."))
+    redemption, created = services.redeem(
+        current_user.village_id,
+        current_user.venue_id,
+        current_user.id,
+        code,
+        data.get("lines"),
+        data.get("request_id"),
+        pin=pin or None,
+        resident_id=data.get("resident_id"),
+    )
+    headers = {} if created else {"Idempotent-Replayed": "true"}
+    return redemption_json(redemption), 201, headers
+
+
+@bp.post("/counter/redemptions/<int:redemption_id>/void")
+@counter_api(venue_required=False)
+def void_redemption(redemption_id: int):
+    data = request.get_json(silent=True)
+    reason = data.get("reason", "") if isinstance(data, dict) else ""
+    if not isinstance(reason, str):
+        raise InvalidInput(_l("reason must be a text."))
+    admin = current_user.role == "village_admin"
+    if not admin and current_user.venue_id is None:
+        raise NoVenue()
+    r = services.void(
+        current_user.village_id,
+        redemption_id,
+        current_user.id,
+        admin=admin,
+        venue_id=current_user.venue_id,
+        reason=reason,
+    )
+    body = redemption_json(r)
+    body["reversal"] = {
+        "entry_id": r.void_entry_id,
+        "points": r.total,
+        "balance_after": services.void_balance(r),
+    }
+    return body
+
+
+@bp.post("/counter/decode")
+@counter_api
+def decode():
+    photo = request.files.get("photo")
+    if photo is None:
+        raise InvalidInput(_l("Send the photo as the multipart field 'photo'."))
+    try:
+        texts = qr.decode(photo.read(current_app.config["MAX_CONTENT_LENGTH"]))
+    except ValueError:
+        raise InvalidInput(_l("The file is not a photo.")) from None
+    if not texts:
+        raise InvalidInput(_l("No QR code found in the photo. Take it closer, in good light."))
+    return {"code": texts[0]}
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return document(request.host_url.rstrip("/"))
