@@ -4,6 +4,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from ..auth.access import roles_required, village_id
+from ..auth.models import User
 from ..errors import DomainError
 from ..extensions import db
 from ..households.models import Household
@@ -11,7 +12,7 @@ from ..villages.models import AuditLog
 from . import services
 from .forms import SettingsForm, VillageForm
 from .models import Village
-from .settings import format_value, parse_thresholds, parse_tiers
+from .settings import SETTINGS, format_value, parse_thresholds, parse_tiers
 
 bp = Blueprint("villages", __name__)
 
@@ -41,16 +42,32 @@ def settings():
         else:
             flash(_("Settings saved.") if changed else _("Nothing changed."), "ok")
             return redirect(url_for("villages.settings"))
-    history = db.session.scalars(
-        select(AuditLog)
-        .where(AuditLog.village_id == village.id, AuditLog.action == "settings.change")
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template(
+        "villages/settings.html", form=form, history=_history(village.id), village=village
+    ), status
+
+
+def _history(village_id: int) -> list[tuple]:
+    """The last setting changes as (when, setting label, "old → new", who), in the reader's
+    language: the log stores code names and True/False."""
+    rows = db.session.execute(
+        select(AuditLog, User.display_name, User.username)
+        .outerjoin(User, User.id == AuditLog.user_id)
+        .where(AuditLog.village_id == village_id, AuditLog.action == "settings.change")
         .order_by(AuditLog.id.desc())
         .limit(20)
     ).all()
-    status = 422 if form.errors or form.form_errors else 200
-    return render_template(
-        "villages/settings.html", form=form, history=history, village=village
-    ), status
+    words = {"True": _("yes"), "False": _("no")}
+    return [
+        (
+            log.created_at,
+            SETTINGS[log.target][0] if log.target in SETTINGS else log.target,
+            " → ".join(words.get(part, part) for part in log.detail.split(" → ")),
+            name or username or "",
+        )
+        for log, name, username in rows
+    ]
 
 
 def _posted() -> bool:

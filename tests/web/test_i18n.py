@@ -3,6 +3,11 @@
 from .helpers import post, text_of
 
 
+def changes(client) -> str:
+    """The settings page's list of changes."""
+    return text_of(client.get("/admin/settings")).split('<ul class="plain">')[1].split("</ul>")[0]
+
+
 def lang_cookie(client):
     return client.get_cookie("lang")
 
@@ -70,3 +75,23 @@ def test_signed_in_pages_follow_the_language(client, login_as):
     html = text_of(client.get("/admin/households/"))
     assert "Head" in html and "Sign out" in html
     assert "户主" not in html
+
+
+def test_settings_history_names_the_setting_in_the_readers_language(client, login_as):
+    admin = login_as("village_admin", username="wangshuji")
+    form = {
+        "notice_days": "7",
+        "star_thresholds": "50, 100, 200, 300, 500",
+        "card_pin_required": "y",
+        "card_daily_cap": "500",
+        "meal_age_tiers": "60:5, 70:3, 80:0",
+    }
+    assert post(client, "/admin/settings", form).status_code == 302
+    html = changes(client)
+    assert "公示期（天）: 5 → 7 · wangshuji" in html
+    assert "用积分卡兑换时要输入本户密码: 否 → 是" in html
+    assert "notice_days" not in html and "True" not in html and f"#{admin.id}" not in html
+    client.get("/lang/en")
+    html = changes(client)
+    assert "Notice period (days): 5 → 7" in html
+    assert "Require the household PIN for a card at the counter: no → yes" in html
