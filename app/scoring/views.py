@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from wtforms import SelectChoice
 
 from ..auth.access import get_scoped_or_404, roles_required, village_id
 from ..database import utcnow
@@ -35,6 +36,7 @@ from .forms import (
     ProposalForm,
     ResolveForm,
     RuleForm,
+    choices,
 )
 from .models import Decision, Meeting, NoticeItem, Objection, Proposal, Rule
 from .rules import CAP_PERIODS, CATEGORIES, OUTCOMES, local_today, parse_head
@@ -63,7 +65,7 @@ def _rule_choices(village: int, *, awards_only: bool = False) -> list:
         q = q.where(Rule.points > 0)
     rules = db.session.scalars(q.order_by(Rule.category, Rule.id)).all()
     return [
-        (r.id, f"{CATEGORIES.get(r.category, r.category)} · {r.title} ({r.points:+d})")
+        SelectChoice(r.id, f"{r.title} ({r.points:+d})", optgroup=str(CATEGORIES[r.category]))
         for r in rules
     ]
 
@@ -167,9 +169,10 @@ def proposal_new():
     household = get_scoped_or_404(Household, household_id)
     form = ProposalForm()
     form.rule_id.choices = _rule_choices(vid)
-    form.resident_id.choices = [(0, _("— the household —"))] + [
-        (r.id, r.name) for r in household.residents if r.status == "active"
-    ]
+    form.resident_id.choices = choices(
+        [(0, _("— the household —"))]
+        + [(r.id, r.name) for r in household.residents if r.status == "active"]
+    )
     if request.method == "GET":
         form.occurred_on.data = local_today(utcnow())
     if form.validate_on_submit():
@@ -202,7 +205,7 @@ def proposal_batch():
     households = queries.households_for_batch(vid, group)
     form = BatchProposalForm()
     form.rule_id.choices = _rule_choices(vid)
-    form.household_ids.choices = [(h.id, f"{h.number} {h.head_name}") for h in households]
+    form.household_ids.choices = choices((h.id, f"{h.number} {h.head_name}") for h in households)
     if request.method == "GET":
         form.occurred_on.data = local_today(utcnow())
     if form.validate_on_submit():
@@ -314,6 +317,10 @@ def _meeting_page(meeting, *, failed_id=None, failed_form=None, edit_form=None, 
         forms[p.id] = f
     if edit_form is None:
         edit_form = MeetingForm(formdata=None, obj=meeting)
+    # A refused decision about an item not on this page (or not on the agenda at all).
+    stray = []
+    if failed_form is not None and failed_id not in forms:
+        stray = [e for es in failed_form.errors.values() for e in es]
     return render_template(
         "scoring/meeting.html",
         meeting=meeting,
@@ -323,6 +330,7 @@ def _meeting_page(meeting, *, failed_id=None, failed_form=None, edit_form=None, 
         edit_form=edit_form,
         action_form=FlaskForm(),
         waiting=queries.waiting_count(meeting.village_id) if meeting.is_open else 0,
+        stray=stray,
     ), status
 
 
