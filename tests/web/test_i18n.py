@@ -1,5 +1,15 @@
 """The UI speaks Chinese unless the user picks English, and the choice is a cookie."""
 
+import re
+from html import unescape
+
+import pytest
+from sqlalchemy import select
+
+from app.auth.models import User
+from app.extensions import db
+
+from .. import factories
 from .helpers import post, text_of
 
 
@@ -95,3 +105,80 @@ def test_settings_history_names_the_setting_in_the_readers_language(client, logi
     html = changes(client)
     assert "Notice period (days): 5 → 7" in html
     assert "Require the household PIN for a card at the counter: no → yes" in html
+
+
+# --- every core page, as each role, shows no English in Chinese --------------------------------
+
+ENGLISH_WORD = re.compile(r"[A-Za-z]{3,}")
+SHOWN_ATTRS = re.compile(r'(?:placeholder|aria-label|title|alt)="([^"]*)"')
+# Words that are no UI text: the link to the other language, file types inside Chinese sentences.
+NOT_UI = {"English", "csv", "xlsx"}
+
+
+def english_words(resp, data_words: set[str]) -> set[str]:
+    """English words a user sees: text and labelled attributes, without scripts and <code>
+    (the import page lists the column names a file may use, English ones among them)."""
+    html = re.sub(r"(?s)<(script|style|code)\b.*?</\1>", " ", text_of(resp))
+    shown = re.sub(r"(?s)<[^>]+>", " ", html) + " ".join(SHOWN_ATTRS.findall(html))
+    return set(ENGLISH_WORD.findall(unescape(shown))) - NOT_UI - data_words
+
+
+def core_pages(h: int, r: int, u: int) -> list[tuple[str, str, dict | None]]:
+    get = [
+        "/",
+        "/admin/households/",
+        "/admin/households/?status=archived&q=nobody",
+        f"/admin/households/{h}",
+        f"/admin/households/{h}/edit",
+        "/admin/households/new",
+        f"/admin/households/{h}/residents/new",
+        f"/admin/households/{h}/residents/{r}",
+        f"/admin/households/residents/{r}/login",
+        "/admin/households/import",
+        "/admin/users",
+        "/admin/users/new",
+        f"/admin/users/{u}/password",
+        "/admin/settings",
+        "/county/villages",
+        "/me",
+        "/no-such-page",
+    ]
+    bad_posts = {
+        "/admin/households/new": {"number": "a b", "head_phone": "12", "head_birth_year": "x"},
+        f"/admin/households/{h}/edit": {"number": ""},
+        f"/admin/households/{h}/residents/new": {"phone": "12"},
+        f"/admin/households/residents/{r}/login": {"password": "1"},
+        "/admin/households/import": {},
+        "/admin/users/new": {"username": "a b", "role": "nobody", "password": "1"},
+        f"/admin/users/{u}/password": {"password": "1"},
+        "/admin/settings": {"notice_days": "99", "star_thresholds": "a", "meal_age_tiers": "x"},
+        "/county/villages": {"code": "A!"},
+    }
+    pages = [("GET", path, None) for path in get]
+    pages += [("POST", path, data) for path, data in bad_posts.items()]
+    return pages
+
+
+@pytest.mark.parametrize(
+    "role", ["signed_out", "village_admin", "scorer", "county_admin", "villager"]
+)
+def test_core_pages_show_no_untranslated_text_in_chinese(client, village, login_as, role):
+    h = factories.household(village, head="王建国")
+    r = h.residents[0].id
+    u = factories.user(village, "scorer").id
+    if role != "signed_out":
+        login_as(role)
+    # Usernames and the village code are data, shown as they were typed.
+    names = [user.username for user in db.session.scalars(select(User))] + [village.code]
+    data_words = {w for name in names for w in ENGLISH_WORD.findall(name)}
+    untranslated = {}
+    for method, path, data in core_pages(h.id, r, u):
+        resp = client.get(path) if method == "GET" else post(client, path, data)
+        if resp.status_code == 302:
+            resp = client.get(resp.headers["Location"])
+        words = english_words(resp, data_words)
+        if words:
+            untranslated[f"{method} {path} [{resp.status_code}]"] = sorted(words)
+    assert not untranslated, (
+        f"English on Chinese pages (wrap it in _() and translate): {untranslated}"
+    )
