@@ -99,7 +99,7 @@ def test_settings_history_names_the_setting_in_the_readers_language(client, logi
     assert post(client, "/admin/settings", form).status_code == 302
     html = changes(client)
     assert "公示期（天）: 5 → 7 · wangshuji" in html
-    assert "用积分卡兑换时要输入本户密码: 否 → 是" in html
+    assert "刷积分卡兑换时要输入积分卡密码: 否 → 是" in html
     assert "notice_days" not in html and "True" not in html and f"#{admin.id}" not in html
     client.get("/lang/en")
     html = changes(client)
