@@ -19,14 +19,14 @@ SLOT_CHOICES = [
 class VenueForm(FlaskForm):
     kind = SelectField(_l("Kind"), choices=KINDS)
     name = StringField(
-        _l("Name"), validators=[DataRequired(_l("A name is required.")), Length(max=60)]
+        _l("Venue name"), validators=[DataRequired(_l("A name is required.")), Length(max=60)]
     )
     hours = StringField(_l("Opening hours"), validators=[Optional(), Length(max=120)])
 
 
 class ItemForm(FlaskForm):
     name = StringField(
-        _l("Name"), validators=[DataRequired(_l("A name is required.")), Length(max=60)]
+        _l("Item name"), validators=[DataRequired(_l("A name is required.")), Length(max=60)]
     )
     points = IntegerField(
         _l("Points"),

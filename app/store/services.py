@@ -95,7 +95,7 @@ def save_venue(
 ) -> Venue:
     if kind not in VENUE_KINDS:
         raise InvalidInput(_l("Choose a supermarket or a canteen."))
-    name = _text(name, _l("Name"), 60)
+    name = _text(name, _l("Venue name"), 60)
     hours = _text(hours, _l("Opening hours"), 120, required=False)
     with transaction():
         venue = (
@@ -125,7 +125,7 @@ def save_item(
 ) -> Item:
     """A goods item (a supermarket's) or a meal (a canteen's: slot and daily limit). Stock of an
     existing item changes only through intake and correction, so it is recorded."""
-    name = _text(data.name, _l("Name"), 60)
+    name = _text(data.name, _l("Item name"), 60)
     points = _int(data.points, _l("Points"), 0, rules.PRICE_MAX)
     unit = _text(data.unit, _l("Unit"), 10, required=False)
     low = _int(data.low_stock, _l("Low stock warning"), 0, 100_000)
