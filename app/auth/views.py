@@ -24,8 +24,16 @@ bp = Blueprint("auth", __name__)
 
 
 def _safe_next(target: str | None) -> str | None:
-    # Only local paths: never redirect a villager to another site after sign-in.
-    if target and target.startswith("/") and not target.startswith("//"):
+    # Only local paths: never redirect a villager to another site after sign-in. Browsers read
+    # a backslash as a slash ("/\evil.example" is "//evil.example") and drop tabs and newlines,
+    # so a path with a backslash or a control character is refused too.
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(ord(c) < 32 or ord(c) == 127 for c in target)
+    ):
         return target
     return None
 
