@@ -1,0 +1,261 @@
+"""Signing in and out: passwords, villagers' phones, safe `next`, throttling kept in the
+database, cookie flags and CSRF on sign-out."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from app import create_app
+from app.config import TestConfig
+from app.database import utcnow
+from app.extensions import db
+from app.households.models import Resident
+from app.ledger import services as ledger
+
+from .. import factories
+from .helpers import assert_chinese_error, error_messages, fresh, location_path, post, text_of
+
+
+def sign_in(client, username, password=factories.PASSWORD, path="/login", **kw):
+    return post(client, path, {"username": username, "password": password}, **kw)
+
+
+@pytest.fixture
+def admin(village):
+    return factories.user(village, "village_admin", username="wang.admin")
+
+
+def throttle(key: str):
+    from app.auth.models import LoginThrottle
+
+    fresh()
+    return db.session.get(LoginThrottle, key)
+
+
+# --- signing in and out -------------------------------------------------------------------
+
+
+def test_sign_in_lands_on_the_roles_home_and_sign_out_ends_the_session(client, admin):
+    resp = sign_in(client, "wang.admin")
+    assert resp.status_code == 302 and location_path(resp) == "/"
+    home = client.get("/")
+    assert home.status_code == 302 and location_path(home) == "/admin/households/"
+    assert client.get("/admin/households/").status_code == 200
+
+    resp = post(client, "/logout")
+    assert resp.status_code == 302 and location_path(resp) == "/login"
+    resp = client.get("/admin/households/")
+    assert resp.status_code == 302 and location_path(resp) == "/login"
+
+
+def test_county_admin_lands_on_the_villages(client, village):
+    factories.user(village, "county_admin", username="county")
+    sign_in(client, "county")
+    assert location_path(client.get("/")) == "/county/villages"
+
+
+def test_villager_signs_in_with_the_phone_and_sees_the_households_balance(client, village):
+    villager = factories.user(village, "villager")
+    household_id = db.session.get(Resident, villager.resident_id).household_id
+    ledger.award(village.id, household_id, 42, "清扫村道", None)
+    resp = sign_in(client, villager.username)
+    assert villager.username.isdigit() and len(villager.username) == 11
+    assert resp.status_code == 302
+    assert location_path(client.get("/")) == "/me"
+    me = text_of(client.get("/me"))
+    assert 'id="balance">42<' in me and "清扫村道" in me
+
+
+def test_username_is_trimmed_but_the_password_is_not(client, admin):
+    assert sign_in(client, "  wang.admin ").status_code == 302
+    post(client, "/logout")
+    assert sign_in(client, "wang.admin", " " + factories.PASSWORD).status_code == 401
+
+
+def test_wrong_password_and_unknown_user_get_the_same_chinese_message(client, admin):
+    wrong = assert_chinese_error(sign_in(client, "wang.admin", "not-the-password"), 401)
+    unknown = assert_chinese_error(sign_in(client, "nobody", "not-the-password"), 401)
+    assert wrong == unknown
+    assert client.get("/admin/households/").status_code == 302  # still signed out
+
+
+@pytest.mark.parametrize(
+    "data", [{"username": "", "password": "x"}, {"username": "wang.admin", "password": ""}]
+)
+def test_empty_field_gets_a_chinese_message(client, admin, data):
+    assert_chinese_error(post(client, "/login", data), 422)
+
+
+def test_sign_in_without_csrf_token_is_refused(client, admin):
+    resp = sign_in(client, "wang.admin", token=False)
+    assert_chinese_error(resp, 400)
+    assert client.get("/admin/households/").status_code == 302
+
+
+def test_logout_is_a_post_with_csrf(client, admin):
+    sign_in(client, "wang.admin")
+    assert client.get("/logout").status_code == 405
+    assert_chinese_error(post(client, "/logout", token=False), 400)
+    assert client.get("/admin/households/").status_code == 200  # still signed in
+    assert post(client, "/logout").status_code == 302
+    assert client.get("/admin/households/").status_code == 302
+
+
+def test_session_cookie_is_httponly_and_samesite_lax(client, admin):
+    resp = sign_in(client, "wang.admin")
+    cookies = [c for c in resp.headers.getlist("Set-Cookie") if c.startswith("session=")]
+    assert cookies, resp.headers
+    flags = [part.strip().lower() for part in cookies[-1].split(";")]
+    assert "httponly" in flags
+    assert "samesite=lax" in flags
+
+
+# --- next ---------------------------------------------------------------------------------
+
+
+def test_next_returns_to_a_local_page(client, admin):
+    resp = sign_in(client, "wang.admin", path="/login?next=/admin/settings?tab=1")
+    assert resp.headers["Location"] == "/admin/settings?tab=1"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example/",
+        "\\\\evil.example/",
+        "/\t/evil.example/",
+        "javascript:alert(1)",
+        "evil.example",
+    ],
+)
+def test_next_never_leads_to_another_site(client, admin, target):
+    resp = client.post(
+        "/login",
+        query_string={"next": target},
+        data={
+            "username": "wang.admin",
+            "password": factories.PASSWORD,
+            "csrf_token": _token(client),
+        },
+    )
+    assert resp.status_code == 302
+    assert resp.headers["Location"] == "/"
+
+
+def test_language_switch_never_leads_to_another_site(client):
+    resp = client.get("/lang/en", query_string={"next": "/\\evil.example"})
+    assert resp.headers["Location"] == "/"
+    resp = client.get("/lang/en", query_string={"next": "/login"})
+    assert resp.headers["Location"] == "/login"
+
+
+def _token(client):
+    from ..conftest import csrf_token
+
+    return csrf_token(client)
+
+
+# --- throttling ---------------------------------------------------------------------------
+
+
+def _fail(client, username, times, **kw):
+    for _ in range(times):
+        assert sign_in(client, username, "wrong-password", **kw).status_code == 401
+
+
+def test_account_locks_after_max_failures_even_for_the_right_password(app, client, admin):
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    _fail(client, "wang.admin", limit)
+    resp = sign_in(client, "wang.admin")
+    [message] = assert_chinese_error(resp, 429)
+    assert str(app.config["LOGIN_LOCK_MINUTES"]) in message
+    assert client.get("/admin/households/").status_code == 302
+
+    row = throttle("user:wang.admin")
+    assert row.failures == limit
+    assert row.locked_until > utcnow() + timedelta(minutes=app.config["LOGIN_LOCK_MINUTES"] - 1)
+
+
+def test_the_lock_is_in_the_database_so_another_app_instance_refuses_too(
+    app, client, admin, database_url
+):
+    _fail(client, "wang.admin", app.config["LOGIN_MAX_FAILURES"])
+    other = create_app(type("C", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": database_url}))
+    try:
+        other_client = other.test_client()
+        resp = sign_in(other_client, "wang.admin")
+        assert resp.status_code == 429
+        assert other_client.get("/admin/households/").status_code == 302
+    finally:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_lock_ends_after_the_lock_period(app, client, admin):
+    from app.auth.models import LoginThrottle
+
+    _fail(client, "wang.admin", app.config["LOGIN_MAX_FAILURES"])
+    assert sign_in(client, "wang.admin").status_code == 429
+    db.session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key == "user:wang.admin")
+        .values(locked_until=utcnow() - timedelta(seconds=1))
+    )
+    db.session.commit()
+    assert sign_in(client, "wang.admin").status_code == 302
+    row = throttle("user:wang.admin")
+    assert (row.failures, row.locked_until) == (0, None)
+
+
+def test_a_right_password_resets_the_accounts_failure_count(app, client, admin):
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    _fail(client, "wang.admin", limit - 1)
+    assert sign_in(client, "wang.admin").status_code == 302
+    post(client, "/logout")
+    _fail(client, "wang.admin", limit - 1)
+    assert sign_in(client, "wang.admin").status_code == 302
+
+
+def test_lock_on_one_account_leaves_other_accounts_alone(app, client, admin, village):
+    factories.user(village, "scorer", username="grid.li")
+    _fail(client, "wang.admin", app.config["LOGIN_MAX_FAILURES"])
+    assert sign_in(client, "grid.li").status_code == 302
+
+
+def test_too_many_failures_from_one_address_lock_that_address(app, client, admin, village):
+    app.config["LOGIN_MAX_FAILURES_PER_ADDRESS"] = 3
+    for name in ("guess1", "guess2", "guess3"):  # different accounts, one address
+        _fail(client, name, 1)
+    resp = sign_in(client, "wang.admin")
+    assert_chinese_error(resp, 429)
+    row = throttle("addr:127.0.0.1")
+    assert row.failures == 3 and row.locked_until > utcnow()
+    assert throttle("user:wang.admin") is None  # the account itself did nothing wrong
+
+    elsewhere = app.test_client()
+    resp = sign_in(elsewhere, "wang.admin", environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert resp.status_code == 302
+
+
+def test_failures_are_not_counted_for_a_locked_account(app, client, admin):
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    _fail(client, "wang.admin", limit)
+    for _ in range(3):
+        assert sign_in(client, "wang.admin", "wrong-password").status_code == 429
+    assert throttle("user:wang.admin").failures == limit
+    assert not error_messages(client.get("/login"))
+
+
+def test_disabled_account_cannot_sign_in(client, admin, village):
+    from app.auth.services import set_enabled
+
+    other_admin = factories.user(village, "village_admin")
+    set_enabled(village.id, admin.id, False, other_admin.id)
+    disabled = assert_chinese_error(sign_in(client, "wang.admin"), 401)
+    # The same words as a wrong password: the page does not tell who has an account.
+    assert disabled == assert_chinese_error(sign_in(client, "nobody", "x-password"), 401)
+    assert client.get("/admin/households/").status_code == 302
