@@ -4,8 +4,7 @@ for decoding back in tests."""
 import io
 
 import qrcode
-import qrcode.image.svg
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from qrcode.constants import ERROR_CORRECT_M
 
 
@@ -17,23 +16,27 @@ def _qr(data: str) -> qrcode.QRCode:
 
 
 def svg(data: str, label: str = "QR") -> Markup:
-    """An inline <svg> that scales to its box (sized by CSS), black on white."""
-    img = _qr(data).make_image(image_factory=qrcode.image.svg.SvgPathFillImage)
-    text = img.to_string(encoding="unicode")
-    # Drop the fixed size so that CSS decides it; keep the viewBox.
-    text = text.replace("<svg ", f'<svg role="img" aria-label="{label}" class="qr" ', 1)
-    for attr in ("width", "height"):
-        text = _drop_attr(text, attr)
-    return Markup(text)  # noqa: S704 - made by qrcode from our own URL, no user text
-
-
-def _drop_attr(svg_text: str, attr: str) -> str:
-    head, sep, rest = svg_text.partition(">")
-    start = head.find(f' {attr}="')
-    if start == -1:
-        return svg_text
-    end = head.index('"', start + len(attr) + 3)
-    return head[:start] + head[end + 1 :] + sep + rest
+    """An inline <svg> that scales to its box (sized by CSS), black on white. Each row's runs
+    of dark modules become one rectangle, so 40 cards on a page stay small."""
+    matrix = _qr(data).get_matrix()  # includes the quiet zone
+    size = len(matrix)
+    parts = []
+    for y, row in enumerate(matrix):
+        x = 0
+        while x < size:
+            if row[x]:
+                start = x
+                while x < size and row[x]:
+                    x += 1
+                parts.append(f"M{start},{y}h{x - start}v1h-{x - start}z")
+            else:
+                x += 1
+    return Markup(
+        f'<svg class="qr" role="img" aria-label="{escape(label)}" viewBox="0 0 {size} {size}" '
+        f'xmlns="http://www.w3.org/2000/svg" shape-rendering="crispEdges">'
+        f'<rect width="{size}" height="{size}" fill="#fff"/>'
+        f'<path d="{"".join(parts)}" fill="#000"/></svg>'
+    )
 
 
 def png(data: str, box_size: int = 10) -> bytes:
