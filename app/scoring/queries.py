@@ -7,7 +7,7 @@ from ..extensions import db
 from ..households.models import Household
 from .models import ChainHead, Meeting, NoticeItem, Objection, Proposal, ProposalHousehold
 
-HEAD_DAYS = 14
+HEAD_DAYS = 7
 HOUSEHOLD_CHOICES = 500
 
 
