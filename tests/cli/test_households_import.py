@@ -100,3 +100,12 @@ def test_import_command_refuses_a_missing_file(runner, village, tmp_path):
     result = import_file(runner, tmp_path / "nothing.csv", "--village", "shuangtang")
     assert result.exit_code == 2
     assert "does not exist" in result.stderr
+
+
+def test_import_command_needs_no_village_code_when_there_is_one_village(runner, village, tmp_path):
+    path = tmp_path / "households.csv"
+    path.write_bytes(csv_bytes([["number", "head_name"], ["0001", "王建国"]]))
+    result = import_file(runner, path)
+    assert result.exit_code == 0, result.output
+    assert "Imported 1 households into shuangtang." in result.output
+    assert household_count() == 1

@@ -465,3 +465,23 @@ def test_import_page_without_csrf_token_is_refused(client, admin):
     )
     assert_chinese_error(resp, 400)
     assert count(Household) == 0
+
+
+def test_import_page_refuses_a_file_over_the_size_limit(client, admin, app):
+    too_big = b"0" * (app.config["MAX_CONTENT_LENGTH"] + 1)
+    before = snapshot()
+    assert_chinese_error(upload(client, "户籍.csv", too_big), 413)
+    assert snapshot() == before
+
+
+def test_a_villager_with_a_login_keeps_a_phone(client, admin, village):
+    villager = factories.user(village, "villager")
+    household_id = db.session.get(Resident, villager.resident_id).household_id
+    before = snapshot()
+    resp = post(
+        client,
+        f"/admin/households/{household_id}/residents/{villager.resident_id}",
+        {"name": "没电话", "phone": ""},
+    )
+    assert_chinese_error(resp, 422)
+    assert snapshot() == before
