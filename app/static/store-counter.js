@@ -191,7 +191,7 @@
     text($("#r-total"), r.total);
     text($("#r-balance"), r.balance_after);
     $("#r-void-note").hidden = true;
-    $("#void").disabled = false;
+    $("#void").hidden = false;
     render();
   }
 
@@ -203,7 +203,7 @@
       var note = $("#r-void-note");
       note.textContent = T.voided.replace("%(b)s", d.reversal.balance_after);
       note.hidden = false;
-      $("#void").disabled = true;
+      $("#void").hidden = true;
       loadItems(); refocus();
     }).catch(function (e) { busy = false; fail(e); refocus(); });
   }
