@@ -47,6 +47,12 @@ class WrongPin(DomainError):
     message = _l("The card PIN is wrong.")
 
 
+class PinLocked(DomainError):
+    status = 429
+    code = "pin_locked"
+    message = _l("Too many wrong PINs for this card. Try again in %(minutes)s minutes.")
+
+
 class PinRequired(DomainError):
     status = 422
     code = "pin_required"

@@ -40,7 +40,7 @@ def document(server: str) -> dict:
             "description": (
                 "The API the counter page uses; a handheld terminal or a WeChat mini-program "
                 "may use it too. Sign in with POST /login (form fields username, password, "
-                "csrf_token) to get the session cookie; send the CSRF token (from any page's "
+                "csrf_token) to get the session cookie; send the CSRF token (the counter page's "
                 "`<meta name=csrf-token>`) in the `X-CSRFToken` header with every POST. "
                 "Errors are `{error, message}`; `message` is in the user's language."
             ),
@@ -106,6 +106,9 @@ def document(server: str) -> dict:
                         "422": _error(
                             "Malformed input: lines, qty, request_id, an item not of this venue, "
                             "no resident chosen for a card, a missing PIN (`pin_required`)."
+                        ),
+                        "429": _error(
+                            "Too many wrong PINs for this card (`pin_locked`); `wrong_pin` is 403."
                         ),
                         **COMMON,
                     },

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..audit import record
+from ..auth import services as auth_services
 from ..auth.models import User
 from ..database import transaction, utcnow
 from ..errors import Forbidden, HouseholdArchived, InsufficientPoints, InvalidInput, NotFound
@@ -33,6 +34,7 @@ from .errors import (
     MealLimit,
     OtherVillage,
     OutOfStock,
+    PinLocked,
     PinNotSet,
     PinRequired,
     VoidTooLate,
@@ -399,6 +401,16 @@ def _resident_for(scan: Scan, resident_id) -> Resident:
     raise InvalidInput(_l("Choose which member of the household takes the goods."))
 
 
+# Wrong PINs per card, counted in the database like failed sign-ins (several workers): a
+# 4-digit PIN is only worth something if it cannot be tried 10,000 times.
+PIN_MAX_FAILURES = 5
+PIN_LOCK_MINUTES = 15
+
+
+def _pin_key(household_id: int) -> str:
+    return f"pin:{household_id}"
+
+
 def _check_pin(village: Village, scan: Scan, pin) -> None:
     if scan.source != "card" or not village.card_pin_required:
         return
@@ -407,8 +419,13 @@ def _check_pin(village: Village, scan: Scan, pin) -> None:
     pin = rules.clean_pin(pin)
     if not scan.household.card_pin_hash:
         raise PinNotSet()
+    minutes = auth_services._locked_minutes([_pin_key(scan.household.id)])
+    if minutes:
+        raise PinLocked(minutes=minutes)
     if not check_password_hash(scan.household.card_pin_hash, pin):
-        raise WrongPin()
+        error = WrongPin()
+        error.household_id = scan.household.id
+        raise error
 
 
 def _by_request(village_id: int, request_id: str) -> Redemption | None:
@@ -447,6 +464,10 @@ def redeem(
         return _redeem(
             village_id, venue_id, clerk_id, code_text, wanted, request_id, pin, resident_id
         )
+    except WrongPin as e:
+        # Counted after the redemption's transaction rolled back, in one of its own.
+        auth_services._count_failure(_pin_key(e.household_id), PIN_MAX_FAILURES, PIN_LOCK_MINUTES)
+        raise
     except IntegrityError:
         # Only a concurrent twin of this request can get here (the village lock serialises the
         # rest): the unique request id refused it, so answer with the one that won.

@@ -552,3 +552,20 @@ def test_residents_table_unchanged_by_lookup(store, family):
     before = db.session.scalar(select(func.count(Resident.id)))
     services.lookup(store.village_id, card_code(h))
     assert db.session.scalar(select(func.count(Resident.id))) == before
+
+
+def test_wrong_pins_lock_the_card_for_a_while(store, family):
+    from app.store.errors import PinLocked
+
+    h, r = family
+    with transaction():
+        db.session.get(Village, store.village_id).card_pin_required = True
+    services.set_card_pin(store.village_id, h, "4321", None)
+    for _ in range(services.PIN_MAX_FAILURES):
+        with pytest.raises(WrongPin):
+            buy(store, card_code(h), [{"item_id": store.oil, "qty": 1}], pin="0000")
+    with pytest.raises(PinLocked):
+        buy(store, card_code(h), [{"item_id": store.oil, "qty": 1}], pin="4321")
+    assert fresh(Household, h).balance == 100
+    # The pay code of a member still works: it needs no PIN.
+    buy(store, pay_code(r), [{"item_id": store.oil, "qty": 1}])
