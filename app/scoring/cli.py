@@ -1,3 +1,10 @@
+"""`flask notices post`: run it once a day, e.g. from cron
+
+    30 0 * * *  cd /srv/village-points && .venv/bin/flask --app wsgi notices post
+
+or a systemd timer (OnCalendar=*-*-* 00:30). Running it twice, or twice at once, posts each item
+once: see services.post_item."""
+
 import click
 from flask.cli import AppGroup
 

@@ -138,7 +138,7 @@ def load(village_id: int) -> None:
     )
 
     # 3. Open: the next meeting, with its agenda waiting for decisions.
-    propose(["002"], "照顾孤寡、留守老人", 2, "照顾独居的王奶奶", source="claim", actor=villager)
+    propose(["001"], "照顾孤寡、留守老人", 2, "照顾独居的王奶奶", source="claim", actor=villager)
     propose([f"{i:03d}" for i in range(22, 29)], "参与防汛抗旱值守", 3, "汛期夜间值守")
     propose(["030"], "主动调解邻里纠纷", 1)
     propose(["033"], "聚众赌博", 2, "派出所通报")
