@@ -462,6 +462,7 @@ def object_to(
         raise Forbidden()
     try:
         with transaction():
+            ledger.lock_village(village_id)  # an objection and the item's posting never cross
             item = _get(NoticeItem, village_id, item_id, lock=True)
             if item.status != "notice" or item.notice_until <= now:
                 raise InvalidInput(_l("This item is no longer under notice."))

@@ -416,3 +416,36 @@ def test_post_due_records_the_days_chain_head(village):
     assert head_is_in_chain(village.id, head.seq, head.hash[:12])
     assert not head_is_in_chain(village.id, head.seq, "0" * 12)
     assert h
+
+
+def test_a_double_tapped_objection_is_recorded_once(app, village):
+    h = factories.household(village)
+    p = propose(village, [h], rule(village))
+    m = meeting(village)
+    services.decide(village.id, m.id, p.id, outcome="approve", actor_id=None)
+    services.close_meeting(village.id, m.id, None)
+    item_id = db.session.scalar(select(NoticeItem.id))
+    user_id = villager(village).id
+    village_id = village.id
+    db.session.commit()
+    outcomes = []
+    start = threading.Barrier(4)
+
+    def tap():
+        with app.app_context():
+            try:
+                start.wait()
+                services.object_to(village_id, user_id, item_id, "同一个异议")
+                outcomes.append("ok")
+            except AlreadyObjected:
+                outcomes.append("already")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=tap) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["already"] * 3 + ["ok"]
+    assert count(Objection) == 1
