@@ -165,3 +165,41 @@ def test_villagers_pay_code_refreshes_by_itself(app, browser_page):
     [found2] = zxingcpp.read_barcodes(shot)
     assert found2.text != found.text
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+
+def test_admin_prints_household_cards_on_a4(app, browser_page):
+    load_demo()
+    page = browser_page
+    sign_in(page, "admin", "demo1234")
+    page.goto(page.base + "/admin/cards?group=一组")
+    cards = page.locator(".hh-card")
+    assert cards.count() == 7
+    page.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi
+    page.emulate_media(media="print")
+    page.screenshot(path="/tmp/screen-cards-print.png", full_page=True)
+    assert page.locator(".screen-only").first.is_hidden()
+    # Each printed card's QR reads back as this install's /q/ URL of that household's card.
+    first = cards.first
+    shot = Image.open(io.BytesIO(first.locator(".hh-qr").screenshot()))
+    [found] = zxingcpp.read_barcodes(shot)
+    number = first.locator(".hh-number").inner_text()
+    with live_secret(app):
+        code = codes.parse(found.text)
+    db.session.rollback()
+    household = db.session.scalar(select(Household).where(Household.number == number))
+    assert code.household_public_id == household.public_id
+    assert found.text.startswith(page.base + "/q/")
+    # QR at least 40 mm wide on paper (96 px per inch).
+    width_mm = first.locator(".hh-qr").bounding_box()["width"] / 96 * 25.4
+    assert width_mm >= 40, width_mm
+
+
+def test_clerk_sees_low_stock_on_the_venue_page(app, browser_page):
+    load_demo()
+    page = browser_page
+    sign_in(page, "shop", "demo1234")
+    page.goto(page.base + "/counter/stock")
+    assert "库存不足" in page.locator(".banner").inner_text()  # 垃圾袋: 4 left
+    assert "垃圾袋" in page.locator(".banner").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.screenshot(path="/tmp/screen-venue.png", full_page=True)
