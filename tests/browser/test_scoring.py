@@ -93,3 +93,32 @@ def test_villager_reads_the_notice_board_and_objects(app, browser_page):
         .where(Household.number == "023", NoticeItem.status == "notice")
     )
     assert db.session.scalar(select(Objection).where(Objection.item_id == item_id))
+
+
+def test_scorer_runs_the_meeting_on_a_phone(app, browser_page):
+    load_demo()
+    page = browser_page
+    sign_in(page, "scorer", "demo1234")
+    page.click(".card a:has-text('十二月道德文明评议会')")
+    items = page.locator(".agenda-item")
+    n = items.count()
+    assert n >= 3
+    for i in range(n):
+        item = page.locator(".agenda-item").nth(i)
+        if "聚众赌博" in item.inner_text():
+            item.locator("input[value=reject]").check()
+            item.locator("input[name$=reason]").fill("派出所未确认，证据不足")
+        else:
+            item.locator("input[value=approve]").check()
+        item.locator("button:has-text('作出决定')").click()
+        page.wait_for_load_state()
+        assert "决定已记录" in page.inner_text("main")
+    page.screenshot(path="/tmp/meeting-1-decided.png", full_page=True)
+    page.click("button:has-text('结束评议会')")
+    page.wait_for_load_state()
+    assert "会议纪要" in page.inner_text("h1")
+    assert "派出所未确认" in page.inner_text("main")
+    assert fits_the_screen(page)
+    page.screenshot(path="/tmp/meeting-2-minutes.png", full_page=True)
+    page.goto(page.base + "/v/shuangtang/notices")
+    assert "参与防汛抗旱值守" in page.inner_text("main")
