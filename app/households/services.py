@@ -67,9 +67,16 @@ def _phone_taken(village_id: int, phone: str, except_id: int | None = None) -> b
     return db.session.scalar(q) is not None
 
 
+def _lock_village(village_id: int) -> None:
+    # Two admins saving at once would both pass the number and phone checks on PostgreSQL (each
+    # reads before the other commits): take the village's lock first, so they run one at a time.
+    ledger.lock_village(village_id)
+
+
 def create_household(village_id: int, data: HouseholdData, actor_id: int | None) -> Household:
     """A household with its head as the first resident; an opening balance if given."""
     with transaction():
+        _lock_village(village_id)
         if _number_taken(village_id, data.number):
             raise InvalidInput(
                 _l("Household number %(number)s already exists."), number=data.number
@@ -106,6 +113,7 @@ def update_household(
     village_id: int, household_id: int, data: HouseholdData, actor_id: int
 ) -> Household:
     with transaction():
+        _lock_village(village_id)
         household = _get(village_id, household_id)
         if _number_taken(village_id, data.number, household.id):
             raise InvalidInput(
@@ -142,6 +150,7 @@ def save_resident(
     phone = rules.clean_phone(phone)
     birth_year = rules.clean_birth_year(birth_year)
     with transaction():
+        _lock_village(village_id)
         household = _get(village_id, household_id)
         if phone and _phone_taken(village_id, phone, resident_id):
             raise InvalidInput(_l("The phone %(phone)s belongs to another resident."), phone=phone)
@@ -168,6 +177,7 @@ def save_resident(
 def give_login(village_id: int, resident_id: int, password: str, actor_id: int) -> User:
     """A villager login for a resident: the username is the resident's phone."""
     with transaction():
+        _lock_village(village_id)
         resident = db.session.get(Resident, resident_id)
         if resident is None or resident.village_id != village_id:
             raise NotFound()
