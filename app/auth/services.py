@@ -124,7 +124,12 @@ def create_user(
         )
         user.set_password(password)
         db.session.add(user)
-        db.session.flush()
+        try:
+            db.session.flush()
+        except IntegrityError:  # another request took the name after the check above
+            raise InvalidInput(
+                _l("The username %(name)s is already taken."), name=username
+            ) from None
         record(village_id, actor_id, "user.create", f"user:{user.id}", f"{role} {username}")
         return user
 
