@@ -4,6 +4,7 @@ import re
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ..audit import record
 from ..auth.services import create_user
@@ -30,7 +31,12 @@ def create_village(
             raise InvalidInput(_l("The village code %(code)s is already used."), code=code)
         village = Village(code=code, name=name)
         db.session.add(village)
-        db.session.flush()
+        try:
+            db.session.flush()
+        except IntegrityError:  # another request took the code after the check above
+            raise InvalidInput(
+                _l("The village code %(code)s is already used."), code=code
+            ) from None
         create_user(
             village_id=village.id,
             role="village_admin",
