@@ -51,6 +51,7 @@ class Config:
     LANGUAGES = {"zh_CN": "中文", "en": "English"}
     MAX_CONTENT_LENGTH = 8 * 1024 * 1024
     PAGE_SIZE = 20
+    PASSWORD_HASH_METHOD = "scrypt"
     # Login throttling: per account and per address, kept in the database (several workers).
     LOGIN_MAX_FAILURES = 5
     LOGIN_MAX_FAILURES_PER_ADDRESS = 30
@@ -70,4 +71,6 @@ class Config:
 class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-only-secret"
+    # scrypt costs ~0.2 s a hash by design; hundreds of test users need a cheap method.
+    PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
     WTF_CSRF_ENABLED = True

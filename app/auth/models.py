@@ -1,5 +1,6 @@
 from datetime import datetime
 
+from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -7,6 +8,12 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..database import utcnow
 from ..extensions import db
+
+
+def hash_secret(secret: str) -> str:
+    """A password or PIN hash with the configured method (scrypt; a cheap one in tests)."""
+    return generate_password_hash(secret, method=current_app.config["PASSWORD_HASH_METHOD"])
+
 
 ROLES = ("county_admin", "village_admin", "scorer", "clerk", "villager")
 
@@ -31,7 +38,7 @@ class User(UserMixin, db.Model):
     resident = relationship("Resident")
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        self.password_hash = hash_secret(password)
         self.session_version = (self.session_version or 0) + 1
 
     def check_password(self, password: str) -> bool:
