@@ -485,3 +485,11 @@ def test_a_villager_with_a_login_keeps_a_phone(client, admin, village):
     )
     assert_chinese_error(resp, 422)
     assert snapshot() == before
+
+
+def test_names_are_shown_as_text_never_as_markup(client, admin, village):
+    factories.household(village, number="0666", head="<script>alert(1)</script>")
+    for path in ("/admin/households/", "/admin/households/?q=0666"):
+        html = text_of(client.get(path))
+        assert "<script>alert(1)</script>" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html

@@ -1,9 +1,12 @@
 """Signing in and out: passwords, villagers' phones, safe `next`, throttling kept in the
 database, cookie flags and CSRF on sign-out."""
 
+import re
+import threading
 from datetime import timedelta
 
 import pytest
+import requests
 from sqlalchemy import update
 
 from app import create_app
@@ -259,3 +262,46 @@ def test_disabled_account_cannot_sign_in(client, admin, village):
     # The same words as a wrong password: the page does not tell who has an account.
     assert disabled == assert_chinese_error(sign_in(client, "nobody", "x-password"), 401)
     assert client.get("/admin/households/").status_code == 302
+
+
+@pytest.mark.server
+def test_concurrent_wrong_passwords_on_several_workers_are_each_counted(app, admin, live_server):
+    """Twelve wrong passwords at once through gunicorn's four workers: every refusal that said
+    "wrong password" was counted in the database, and the account ends up locked."""
+    attempts = 12
+    barrier = threading.Barrier(attempts)
+    statuses: list[int] = []
+
+    def attempt() -> None:
+        with requests.Session() as s:
+            html = s.get(live_server + "/login", timeout=30).text
+            token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+            barrier.wait()
+            resp = s.post(
+                live_server + "/login",
+                data={"username": "wang.admin", "password": "wrong", "csrf_token": token},
+                allow_redirects=False,
+                timeout=30,
+            )
+            statuses.append(resp.status_code)
+
+    threads = [threading.Thread(target=attempt) for _ in range(attempts)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(statuses) == attempts and set(statuses) <= {401, 429}, statuses
+    row = throttle("user:wang.admin")
+    assert row.failures == statuses.count(401) >= app.config["LOGIN_MAX_FAILURES"]
+    assert row.locked_until is not None
+
+    with requests.Session() as s:
+        html = s.get(live_server + "/login", timeout=30).text
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+        resp = s.post(
+            live_server + "/login",
+            data={"username": "wang.admin", "password": factories.PASSWORD, "csrf_token": token},
+            allow_redirects=False,
+            timeout=30,
+        )
+    assert resp.status_code == 429
