@@ -409,6 +409,45 @@ def clerks(venue_id: int):
     return redirect(url_for("store.venue", venue_id=venue.id))
 
 
+PAGE = 50
+
+
+@bp.route("/admin/store/redemptions")
+@roles_required("village_admin")
+def redemptions():
+    """Every redemption of the village, newest first (keyset pages), by venue or household
+    number: where an admin finds an old one to void."""
+    venue_id = request.args.get("venue", type=int)
+    number = (request.args.get("household") or "").strip()[:20]
+    before = request.args.get("before", type=int)
+    query = scoped(Redemption).options(
+        selectinload(Redemption.lines),
+        selectinload(Redemption.household),
+        selectinload(Redemption.resident),
+        selectinload(Redemption.venue),
+    )
+    if venue_id:
+        query = query.where(Redemption.venue_id == venue_id)
+    if number:
+        query = query.join(Household, Household.id == Redemption.household_id).where(
+            Household.number == number
+        )
+    if before:
+        query = query.where(Redemption.id < before)
+    rows = db.session.scalars(query.order_by(Redemption.id.desc()).limit(PAGE + 1)).all()
+    older = rows[PAGE - 1].id if len(rows) > PAGE else None
+    venues = db.session.scalars(scoped(Venue).order_by(Venue.id)).all()
+    return render_template(
+        "store/redemptions.html",
+        rows=rows[:PAGE],
+        older=older,
+        venues=venues,
+        venue_id=venue_id,
+        number=number,
+        form=FlaskForm(),
+    )
+
+
 # ---------------------------------------------------------------- household cards
 
 

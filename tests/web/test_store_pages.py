@@ -273,3 +273,32 @@ def test_nav_has_store_entries(client, store, village, household):
     assert "收银台" in html and "今日兑换" in html
     sign_in(client, villager_of(village, household).id)
     assert "动态码" in text_of(client.get("/me"))
+
+
+def test_admin_finds_an_old_redemption_and_voids_it(client, store, household, login_as):
+    api = Api(client, sign_in(client, store.clerk))
+    red = api.post(
+        "/counter/redemptions",
+        {
+            "code": card_code(household),
+            "lines": [{"item_id": store.oil, "qty": 2}],
+            "request_id": rid(),
+        },
+    ).get_json()
+    with transaction():
+        r = db.session.get(Redemption, red["id"])
+        r.day = r.day.replace(year=r.day.year - 1)
+    # The clerk may not void last year's redemption any more...
+    resp = post(client, f"/counter/redemptions/{red['id']}/void")
+    assert "只能作废" in text_of(client.get(resp.headers["Location"]))
+    # ...the admin finds it by household number and may.
+    login_as("village_admin")
+    html = text_of(client.get("/admin/store/redemptions?household=0101"))
+    assert f"#{red['id']}" in html and "李德胜" in html
+    assert f"#{red['id']}" not in text_of(client.get("/admin/store/redemptions?household=9999"))
+    next_url = "/admin/store/redemptions?household=0101"
+    resp = post(client, f"/counter/redemptions/{red['id']}/void", {"next": next_url})
+    assert resp.headers["Location"] == next_url
+    fresh()
+    assert db.session.get(Household, household).balance == 100
+    assert db.session.get(Item, store.oil).stock == 50
