@@ -10,9 +10,20 @@ from .rules import NUMBER_RE, PHONE_RE
 PHONE = Regexp(PHONE_RE, message=_l("Enter an 11-digit mobile number."))
 
 
+# Phone keyboards add a space after a word and people write phones as 138 0000 0001: the import
+# accepts both (rules.clean_*), so the forms take them too instead of refusing the shape.
+def strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def no_spaces(value):
+    return value.replace(" ", "") if isinstance(value, str) else value
+
+
 class HouseholdForm(FlaskForm):
     number = StringField(
         _l("Household number"),
+        filters=[strip],
         validators=[
             DataRequired(_l("Household number is required.")),
             Regexp(
@@ -23,14 +34,17 @@ class HouseholdForm(FlaskForm):
     )
     head_name = StringField(
         _l("Head of household"),
+        filters=[strip],
         validators=[DataRequired(_l("Head of household is required.")), Length(max=50)],
     )
-    group_name = StringField(_l("Group"), validators=[Optional(), Length(max=50)])
-    address = StringField(_l("Address"), validators=[Optional(), Length(max=200)])
+    group_name = StringField(_l("Group"), filters=[strip], validators=[Optional(), Length(max=50)])
+    address = StringField(_l("Address"), filters=[strip], validators=[Optional(), Length(max=200)])
 
 
 class NewHouseholdForm(HouseholdForm):
-    head_phone = StringField(_l("Head's phone"), validators=[Optional(), PHONE])
+    head_phone = StringField(
+        _l("Head's phone"), filters=[no_spaces], validators=[Optional(), PHONE]
+    )
     head_birth_year = IntegerField(
         _l("Head's birth year"),
         validators=[Optional(), NumberRange(1900, 2100, _l("Enter a year such as 1958."))],
@@ -46,9 +60,11 @@ class NewHouseholdForm(HouseholdForm):
 
 class ResidentForm(FlaskForm):
     name = StringField(
-        _l("Name"), validators=[DataRequired(_l("Name is required.")), Length(max=50)]
+        _l("Name"),
+        filters=[strip],
+        validators=[DataRequired(_l("Name is required.")), Length(max=50)],
     )
-    phone = StringField(_l("Phone"), validators=[Optional(), PHONE])
+    phone = StringField(_l("Phone"), filters=[no_spaces], validators=[Optional(), PHONE])
     birth_year = IntegerField(
         _l("Birth year"),
         validators=[Optional(), NumberRange(1900, 2100, _l("Enter a year such as 1958."))],

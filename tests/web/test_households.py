@@ -20,6 +20,7 @@ from ..services.test_import import ROWS, ZH_HEADER, csv_bytes, xlsx_bytes
 from .helpers import (
     assert_chinese_error,
     count,
+    error_messages,
     fresh,
     location_path,
     post,
@@ -493,3 +494,27 @@ def test_names_are_shown_as_text_never_as_markup(client, admin, village):
         html = text_of(client.get(path))
         assert "<script>alert(1)</script>" not in html
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_spaces_typed_around_a_number_or_inside_a_phone_are_ignored(client, admin, village):
+    """Phone keyboards add a space after a word, and people write phones as 138 0000 0700;
+    the import accepts both, so the forms do too."""
+    resp = post(
+        client,
+        "/admin/households/new",
+        {"number": " 0700 ", "head_name": " 刘洋 ", "head_phone": "138 0000 0700"},
+    )
+    assert resp.status_code == 302, error_messages(resp)
+    h = household_by_number(village, "0700")
+    assert (h.head_name, h.residents[0].phone) == ("刘洋", "13800000700")
+
+    resp = post(
+        client,
+        f"/admin/households/{h.id}/residents/new",
+        {"name": "刘小洋 ", "phone": " 137 0000 0701"},
+    )
+    assert resp.status_code == 302, error_messages(resp)
+    fresh()
+    assert db.session.scalar(select(Resident.phone).where(Resident.name == "刘小洋")) == (
+        "13700000701"
+    )
