@@ -1,5 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
@@ -44,6 +45,7 @@ class ItemForm(FlaskForm):
         validators=[Optional(), NumberRange(1, 10)],
     )
     active = BooleanField(_l("On sale"), default=True)
+    photo = FileField(_l("Photo (optional)"))
 
 
 class IntakeForm(FlaskForm):

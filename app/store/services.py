@@ -22,6 +22,7 @@ from ..errors import Forbidden, HouseholdArchived, InsufficientPoints, InvalidIn
 from ..extensions import db
 from ..households.models import Household, Resident
 from ..ledger import services as ledger
+from ..scoring import photos  # the one checked, re-encoding photo store
 from ..villages.models import Village
 from . import codes, rules
 from .errors import (
@@ -120,6 +121,7 @@ class ItemData:
     low_stock: int = 5
     slot: str | None = None
     daily_limit: int | None = None
+    photo: bytes | None = None  # a new photo's upload; checked and re-encoded here
 
 
 def save_item(
@@ -131,6 +133,7 @@ def save_item(
     points = _int(data.points, _l("Points"), 0, rules.PRICE_MAX)
     unit = _text(data.unit, _l("Unit"), 10, required=False)
     low = _int(data.low_stock, _l("Low stock warning"), 0, 100_000)
+    jpeg = photos.process(data.photo) if data.photo else None
     with transaction():
         ledger.lock_village(village_id)
         venue = get_venue(village_id, venue_id)
@@ -153,6 +156,8 @@ def save_item(
             low,
         )
         item.slot, item.daily_limit = (data.slot, limit) if meal else (None, None)
+        if jpeg is not None:
+            item.photo = photos.save(village_id, jpeg)
         db.session.flush()
         record(village_id, actor_id, "item.save", f"item:{item.id}", f"{name} {points}")
         if item_id is None and not meal and data.stock:

@@ -9,6 +9,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -24,6 +25,7 @@ from ..database import utcnow
 from ..errors import DomainError
 from ..extensions import db
 from ..households.models import Household, Resident
+from ..scoring import photos
 from ..villages.models import Village
 from . import codes, qr, services
 from .forms import ClerkForm, CorrectionForm, GiftForm, IntakeForm, ItemForm, PinForm, VenueForm
@@ -303,6 +305,7 @@ def item_form(venue_id: int | None = None, item_id: int | None = None):
             low_stock=form.low_stock.data or 0,
             slot=form.slot.data or None,
             daily_limit=form.daily_limit.data,
+            photo=_upload(form.photo.data),
         )
         try:
             services.save_item(village_id(), venue.id, item_id, data, current_user.id)
@@ -313,6 +316,22 @@ def item_form(venue_id: int | None = None, item_id: int | None = None):
             return redirect(url_for("store.venue", venue_id=venue.id))
     status = 422 if form.errors else 200
     return render_template("store/item_form.html", form=form, item=item, venue=venue), status
+
+
+def _upload(upload) -> bytes | None:
+    if upload is None or not getattr(upload, "filename", ""):
+        return None
+    return upload.read()
+
+
+@bp.route("/store/items/<int:item_id>/photo")
+@roles_required("village_admin", "clerk", "scorer", "villager")
+def item_photo(item_id: int):
+    item = get_scoped_or_404(Item, item_id)
+    path = photos.path_of(item.village_id, item.photo) if item.photo else None
+    if path is None or not path.is_file():
+        abort(404)
+    return send_file(path, mimetype="image/jpeg", max_age=3600)
 
 
 @bp.route("/admin/store/venues/<int:venue_id>/stock", methods=["POST"])

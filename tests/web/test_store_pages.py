@@ -302,3 +302,41 @@ def test_admin_finds_an_old_redemption_and_voids_it(client, store, household, lo
     fresh()
     assert db.session.get(Household, household).balance == 100
     assert db.session.get(Item, store.oil).stock == 50
+
+
+def test_item_photo_is_checked_stored_and_shown(client, store, login_as):
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (900, 600), (200, 30, 30)).save(buf, format="PNG")
+    login_as("village_admin")
+    form = {"name": "大米", "points": "10", "slot": "", "low_stock": "5", "active": "y"}
+    resp = post(
+        client,
+        f"/admin/store/items/{store.rice}/edit",
+        {**form, "photo": (io.BytesIO(buf.getvalue()), "rice.png")},
+        content_type="multipart/form-data",
+    )
+    assert resp.status_code == 302, text_of(resp)
+    fresh()
+    assert db.session.get(Item, store.rice).photo.endswith(".jpg")
+    photo = client.get(f"/store/items/{store.rice}/photo")
+    assert photo.status_code == 200 and photo.mimetype == "image/jpeg"
+    assert f"/store/items/{store.rice}/photo" in text_of(
+        client.get(f"/admin/store/venues/{store.shop}")
+    )
+    bad = post(
+        client,
+        f"/admin/store/items/{store.oil}/edit",
+        {**form, "name": "油", "photo": (io.BytesIO(b"not a picture"), "x.png")},
+        content_type="multipart/form-data",
+    )
+    assert bad.status_code == 422
+    fresh()
+    assert db.session.get(Item, store.oil).photo is None
+    assert client.get(f"/store/items/{store.oil}/photo").status_code == 404
+    other = factories.village("other", "别村")
+    login_as("village_admin", of_village=other)
+    assert client.get(f"/store/items/{store.rice}/photo").status_code == 404
