@@ -203,3 +203,23 @@ def test_clerk_sees_low_stock_on_the_venue_page(app, browser_page):
     assert "垃圾袋" in page.locator(".banner").inner_text()
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     page.screenshot(path="/tmp/screen-venue.png", full_page=True)
+
+
+def test_clerk_uploads_a_photo_of_a_code_in_english(app, browser_page, tmp_path):
+    from app.store import qr
+
+    resident = demo_household()
+    household = db.session.get(Household, resident.household_id)
+    page = browser_page
+    sign_in(page, "canteen", "demo1234")
+    page.goto(page.base + "/lang/en?next=/counter")
+    page.wait_for_selector("#code")
+    with live_secret(app):
+        url = f"{page.base}/q/{codes.pay_token(resident.id, codes.window_now())}"
+    photo = tmp_path / "code.png"
+    photo.write_bytes(qr.png(url))
+    page.set_input_files("#photo", str(photo))
+    page.wait_for_selector("#customer:not([hidden])")
+    assert page.locator("#h-number").inner_text() == household.number
+    assert "Lunch" in page.locator("#items").inner_text()  # the canteen's meals, in English
+    page.screenshot(path="/tmp/screen-counter-canteen-en.png", full_page=True)
