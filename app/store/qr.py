@@ -2,6 +2,7 @@
 for decoding back in tests."""
 
 import io
+import warnings
 
 import qrcode
 from markupsafe import Markup, escape
@@ -57,9 +58,19 @@ def decode(data: bytes) -> list[str]:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+        with warnings.catch_warnings():
+            # Pillow only warns below twice its pixel limit: refuse such a picture too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            image.load()
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as e:
         raise ValueError("not an image") from e
     image = image.convert("L")
     if max(image.size) > MAX_PIXELS:  # a phone photo: smaller decodes faster, as well
