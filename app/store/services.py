@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import check_password_hash
 
 from ..audit import record
 from ..auth import services as auth_services
-from ..auth.models import User
+from ..auth.models import User, hash_secret
 from ..database import transaction, utcnow
 from ..errors import Forbidden, HouseholdArchived, InsufficientPoints, InvalidInput, NotFound
 from ..extensions import db
@@ -313,7 +313,7 @@ def reissue_card(village_id: int, household_id: int, actor_id: int | None) -> in
 
 def set_card_pin(village_id: int, household_id: int, pin: str | None, actor_id: int | None) -> None:
     """Set (4 digits, stored hashed) or clear the household's card PIN."""
-    pin_hash = generate_password_hash(rules.clean_pin(pin)) if pin else None
+    pin_hash = hash_secret(rules.clean_pin(pin)) if pin else None
     with transaction():
         household = _household(village_id, household_id)
         household.card_pin_hash = pin_hash
