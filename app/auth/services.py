@@ -1,5 +1,6 @@
 """Sign-in with throttling, and user management."""
 
+import re
 from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
@@ -88,6 +89,7 @@ def authenticate(
 
 
 MIN_PASSWORD = 8
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]+$")
 
 
 def _check_password(password: str) -> None:
@@ -111,6 +113,8 @@ def create_user(
         raise InvalidInput(_l("Unknown role."))
     if not username or len(username) > 40:
         raise InvalidInput(_l("A username is required (at most 40 characters)."))
+    if not USERNAME_RE.match(username):  # here, not only in a form: the county page, the CLI
+        raise InvalidInput(_l("Use letters, digits and . _ @ - only."))
     _check_password(password)
     with transaction():
         if db.session.scalar(select(User.id).where(User.username == username)):

@@ -166,6 +166,7 @@ def test_county_admin_creates_a_village_whose_first_admin_can_sign_in(
         dict(NEW_VILLAGE, code="shuangtang"),  # taken
         dict(NEW_VILLAGE, name=""),
         dict(NEW_VILLAGE, admin_username="shuangtang-first-admin"),  # taken
+        dict(NEW_VILLAGE, admin_username="石桥 村长"),  # the same rule as on the users page
         dict(NEW_VILLAGE, admin_password="short"),
     ],
     ids=[
@@ -179,6 +180,7 @@ def test_county_admin_creates_a_village_whose_first_admin_can_sign_in(
         "code-taken",
         "no-name",
         "admin-taken",
+        "admin-name-with-space",
         "short-password",
     ],
 )
