@@ -141,6 +141,9 @@ def test_village_admin_of_another_village_gets_404_and_writes_nothing(
             wrong.append((method, path, resp.status_code))
     assert wrong == []
     assert snapshot() == before
+    page = client.get(f"/admin/households/{ids['h']}")
+    assert_chinese_error(page, 404)
+    assert "张秀兰" not in text_of(page) and "A001" not in text_of(page)
 
 
 def test_another_villages_households_are_not_listed_or_found_by_search(
