@@ -6,6 +6,18 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 from .services import MIN_PASSWORD
 
 
+def new_password_validators() -> list:
+    """The shape of a new password, shared by every form that sets one."""
+    return [
+        DataRequired(_l("A password is required.")),
+        Length(
+            min=MIN_PASSWORD,
+            max=200,
+            message=_l("The password needs at least %(n)s characters.", n=MIN_PASSWORD),
+        ),
+    ]
+
+
 class LoginForm(FlaskForm):
     username = StringField(
         _l("Username or phone"),
@@ -37,26 +49,12 @@ class UserForm(FlaskForm):
     role = SelectField(_l("Role"), choices=STAFF_ROLES)
     password = PasswordField(
         _l("Password"),
-        validators=[
-            DataRequired(_l("A password is required.")),
-            Length(
-                min=MIN_PASSWORD,
-                max=200,
-                message=_l("The password needs at least %(n)s characters.", n=MIN_PASSWORD),
-            ),
-        ],
+        validators=new_password_validators(),
     )
 
 
 class ResetPasswordForm(FlaskForm):
     password = PasswordField(
         _l("New password"),
-        validators=[
-            DataRequired(_l("A password is required.")),
-            Length(
-                min=MIN_PASSWORD,
-                max=200,
-                message=_l("The password needs at least %(n)s characters.", n=MIN_PASSWORD),
-            ),
-        ],
+        validators=new_password_validators(),
     )

@@ -4,7 +4,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import IntegerField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
-from ..auth.services import MIN_PASSWORD
+from ..auth.forms import new_password_validators
 from .rules import NUMBER_RE, PHONE_RE
 
 PHONE = Regexp(PHONE_RE, message=_l("Enter an 11-digit mobile number."))
@@ -74,14 +74,7 @@ class ResidentForm(FlaskForm):
 class LoginForResidentForm(FlaskForm):
     password = PasswordField(
         _l("Password"),
-        validators=[
-            DataRequired(_l("A password is required.")),
-            Length(
-                min=MIN_PASSWORD,
-                max=200,
-                message=_l("The password needs at least %(n)s characters.", n=MIN_PASSWORD),
-            ),
-        ],
+        validators=new_password_validators(),
     )
 
 

@@ -141,6 +141,12 @@ def _add_earned(village_id: int, household_id: int, year: int, points: int) -> N
     row.earned += points
 
 
+def _positive(points: int) -> None:
+    _check_points(points)
+    if points < 0:
+        raise InvalidInput(_l("Give the points as a positive number."))
+
+
 def award(
     village_id: int,
     household_id: int,
@@ -152,10 +158,8 @@ def award(
     ref: str = "",
     at: datetime | None = None,
 ) -> LedgerEntry:
-    """Add points (positive) for a decided award."""
-    _check_points(points)
-    if points < 0:
-        raise InvalidInput(_l("An award must be positive."))
+    """Add `points` (given positive) for a decided award."""
+    _positive(points)
     return _append(
         village_id,
         household_id,
@@ -181,9 +185,7 @@ def deduct(
     at: datetime | None = None,
 ) -> LedgerEntry:
     """Take `points` (given positive) away for a decided deduction; may go below zero."""
-    _check_points(points)
-    if points < 0:
-        raise InvalidInput(_l("Give a deduction as a positive number of points."))
+    _positive(points)
     return _append(
         village_id,
         household_id,
@@ -210,9 +212,7 @@ def redeem(
 ) -> LedgerEntry:
     """Spend `points` (given positive). Raises InsufficientPoints rather than go below zero,
     HouseholdArchived for an archived household."""
-    _check_points(points)
-    if points < 0:
-        raise InvalidInput(_l("Give a redemption as a positive number of points."))
+    _positive(points)
     with transaction():
         lock_village(village_id)
         if key is not None and (existing := _by_key(village_id, key)) is not None:
