@@ -290,9 +290,8 @@
     }
   }
 
-  loadItems().then(function () {
-    var v = input.value.trim();
-    input.value = "";
-    if (v) lookup(v);
-  }).catch(fail);
+  // Only the code this page was opened with (/q/<token>) is looked up by itself: what a
+  // scanner types while the items load is the clerk's, and goes through the form as usual.
+  var prefill = input.getAttribute("data-prefill");
+  loadItems().then(function () { if (prefill) lookup(prefill); }).catch(fail);
 })();
