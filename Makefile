@@ -32,7 +32,8 @@ setup: $(STAMP) translations
 run: setup
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo --if-empty
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+	# A 2,000-household import takes ~5-15 s; the default 30 s would cut a large one off.
+	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --timeout 120 --access-logfile - wsgi:app
 
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
