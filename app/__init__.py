@@ -43,8 +43,12 @@ def select_locale() -> str:
 
 
 def register_extensions(app: Flask) -> None:
-    from . import models  # noqa: F401  - every model registered before mappers configure
+    from . import (
+        models,  # noqa: F401  - every model registered before mappers configure
+        security,
+    )
 
+    security.init_app(app)
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)
@@ -56,6 +60,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
+    from .auth import sessions
     from .auth.models import User
 
     @login_manager.user_loader
@@ -66,7 +71,9 @@ def register_extensions(app: Flask) -> None:
         user = db.session.get(User, int(uid))
         if user is None or user.session_version != int(version) or not user.is_enabled:
             return None
-        return user
+        # The cookie alone is not enough: its session must still exist on the server (signing
+        # out, a password reset or a disabled login deleted it).
+        return user if sessions.is_valid(user.id) else None
 
 
 def register_blueprints(app: Flask) -> None:
@@ -83,6 +90,8 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_errorhandlers(app: Flask) -> None:
+    from sqlalchemy.exc import DataError
+
     from .errors import DomainError
 
     def render_error(code: int, message: str):
@@ -111,6 +120,14 @@ def register_errorhandlers(app: Flask) -> None:
         if request.path.startswith("/api/"):
             return {"error": e.code, "message": str(e)}, e.status
         return render_template("errors/error.html", code=e.status, message=str(e)), e.status
+
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(DataError)
+    def unstorable(_e):
+        # A backstop: inputs are checked where they are read, but a number or text the database
+        # cannot hold must never become a crash page. Nothing was written: roll back.
+        db.session.rollback()
+        return render_error(422, _("The input holds characters or numbers that cannot be stored."))
 
     @app.errorhandler(500)
     def server_error(_e):

@@ -3,6 +3,7 @@
 import os
 import secrets
 import time
+from datetime import timedelta
 from pathlib import Path
 
 
@@ -37,6 +38,15 @@ def load_or_create_secret(instance_path: str) -> str:
     return key
 
 
+def _int_env(name: str) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return 0
+    if not value.isdigit():
+        raise RuntimeError(f"{name} must be a whole number, not {value!r}")
+    return int(value)
+
+
 class Config:
     SQLALCHEMY_DATABASE_URI: str | None = None  # filled in create_app from DATABASE_URL
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
@@ -45,6 +55,8 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
+    # Only villagers' sessions are permanent (see auth/sessions.py): their phones stay signed in.
+    PERMANENT_SESSION_LIFETIME = timedelta(days=180)
     WTF_CSRF_TIME_LIMIT = None  # a form left open on a phone all morning must still submit
     BABEL_DEFAULT_LOCALE = "zh_CN"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -56,6 +68,9 @@ class Config:
     LOGIN_MAX_FAILURES = 5
     LOGIN_MAX_FAILURES_PER_ADDRESS = 30
     LOGIN_LOCK_MINUTES = 15
+    # How many reverse proxies (nginx, a load balancer) stand in front of the app and may be
+    # believed about the client's address and scheme (X-Forwarded-For/-Proto/-Host). 0: none.
+    TRUSTED_PROXIES = 0
     TESTING = False
 
     @classmethod
@@ -65,6 +80,7 @@ class Config:
             "SQLALCHEMY_DATABASE_URI": normalize_database_url(url),
             "SECRET_KEY": os.environ.get("SECRET_KEY") or load_or_create_secret(instance_path),
             "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "") == "1",
+            "TRUSTED_PROXIES": _int_env("TRUSTED_PROXIES"),
         }
 
 

@@ -48,8 +48,15 @@ def browser_page(browser, live_server):
     )
     page = context.new_page()
     page.base = live_server
+    # The pages run under our Content-Security-Policy: anything it blocks is a bug of ours.
+    blocked = []
+    page.on(
+        "console",
+        lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     yield page
     context.close()
+    assert not blocked, blocked
 
 
 def sign_in(page, username: str, password: str) -> None:
