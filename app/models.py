@@ -1,6 +1,6 @@
 """Imports every model so that metadata (create_all, Alembic) sees all tables."""
 
-from .auth.models import LoginThrottle, User  # noqa: F401
+from .auth.models import LoginThrottle, User, UserSession  # noqa: F401
 from .households.models import Household, Resident  # noqa: F401
 from .ledger.models import HouseholdYear, LedgerEntry  # noqa: F401
 from .scoring.models import (  # noqa: F401
@@ -16,10 +16,10 @@ from .scoring.models import (  # noqa: F401
 from .store.models import (  # noqa: F401
     Gift,
     Item,
+    PayCode,
     Redemption,
     RedemptionLine,
     StockMove,
-    UsedPayCode,
     Venue,
 )
 from .villages.models import AuditLog, Village  # noqa: F401

@@ -165,12 +165,15 @@ def main() -> None:
                 time.sleep(0.2)
         session, csrf = sign_in(base)
         headers = {"X-CSRFToken": csrf}
-        from app.store import codes
+        from app.households.models import Resident
+        from app.store import codes, services
 
         lookups, redeems, totals = [], [], []
         with app.app_context():
             for i, resident_id in enumerate(residents):
-                code = f"{base}/q/{codes.pay_token(resident_id, codes.window_now())}"
+                village_id = db.session.get(Resident, resident_id).village_id
+                number = services.issue_pay_code(village_id, resident_id).number
+                code = f"{base}/q/{codes.pay_token(number)}"
                 t0 = time.perf_counter()
                 r = session.post(
                     base + "/api/v1/counter/lookup", json={"code": code}, headers=headers

@@ -58,3 +58,11 @@ class ResetPasswordForm(FlaskForm):
         _l("New password"),
         validators=new_password_validators(),
     )
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField(
+        _l("Current password"),
+        validators=[DataRequired(_l("Enter your current password.")), Length(max=200)],
+    )
+    password = PasswordField(_l("New password"), validators=new_password_validators())

@@ -1,3 +1,5 @@
+import secrets
+
 from flask import (
     Blueprint,
     abort,
@@ -9,33 +11,57 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ..config import Config
 from ..errors import DomainError
 from ..extensions import db
-from . import services
+from ..security import cookie_secure, safe_next
+from . import services, sessions
 from .access import HOME_BY_ROLE, get_scoped_or_404, roles_required, scoped, village_id
-from .forms import LoginForm, ResetPasswordForm, UserForm
+from .forms import ChangePasswordForm, LoginForm, ResetPasswordForm, UserForm
 from .models import User
 
 bp = Blueprint("auth", __name__)
 
 
-def _safe_next(target: str | None) -> str | None:
-    # Only local paths: never redirect a villager to another site after sign-in. Browsers read
-    # a backslash as a slash ("/\evil.example" is "//evil.example") and drop tabs and newlines,
-    # so a path with a backslash or a control character is refused too.
-    if (
-        target
-        and target.startswith("/")
-        and not target.startswith("//")
-        and "\\" not in target
-        and not any(ord(c) < 32 or ord(c) == 127 for c in target)
-    ):
-        return target
-    return None
+DEVICE_COOKIE = "vp_device"
+DEVICE_DAYS = 365
+DEVICE_NAMES = 5  # accounts one browser remembers (a shared counter PC has a few clerks)
+
+
+def _devices() -> dict[str, str]:
+    """{username: nonce} of the accounts that signed in on this browser before (signed)."""
+    raw = request.cookies.get(DEVICE_COOKIE)
+    if not raw:
+        return {}
+    try:
+        data = _device_serializer().loads(raw, max_age=DEVICE_DAYS * 24 * 3600)
+    except BadSignature:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _device_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="village-points-device")
+
+
+def _remember_device(resp, username: str) -> None:
+    devices = _devices()
+    name = username.lower()
+    nonce = devices.pop(name, None) or secrets.token_urlsafe(12)
+    devices = dict(list(devices.items())[-(DEVICE_NAMES - 1) :])
+    devices[name] = nonce
+    resp.set_cookie(
+        DEVICE_COOKIE,
+        _device_serializer().dumps(devices),
+        max_age=DEVICE_DAYS * 24 * 3600,
+        httponly=True,
+        samesite="Lax",
+        secure=cookie_secure(),
+    )
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -43,35 +69,71 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         cfg = current_app.config
+        username = form.username.data.strip()
         try:
             user = services.authenticate(
-                form.username.data,
+                username,
                 form.password.data,
                 request.remote_addr or "",
-                limit=cfg["LOGIN_MAX_FAILURES"],
-                address_limit=cfg["LOGIN_MAX_FAILURES_PER_ADDRESS"],
-                lock_minutes=cfg["LOGIN_LOCK_MINUTES"],
+                services.SignInLimits(
+                    per_account=cfg["LOGIN_MAX_FAILURES"],
+                    per_address=cfg["LOGIN_MAX_FAILURES_PER_ADDRESS"],
+                    per_device=cfg["LOGIN_MAX_FAILURES"],
+                    minutes=cfg["LOGIN_LOCK_MINUTES"],
+                ),
+                device=_devices().get(username.lower()),
             )
         except DomainError as e:
             form.password.errors.append(str(e))
             return render_template("auth/login.html", form=form), e.status
-        login_user(user)
-        return redirect(_safe_next(request.args.get("next")) or url_for("auth.home"))
+        sessions.start(user)
+        resp = redirect(safe_next(request.args.get("next")) or url_for("auth.home"))
+        _remember_device(resp, user.username)
+        return resp
     status = 422 if form.is_submitted() else 200
     return render_template("auth/login.html", form=form), status
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    logout_user()
+    # CSRF-checked like every form: a page elsewhere cannot sign a clerk out.
+    sessions.end()
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def own_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            services.change_own_password(
+                current_user.id,
+                form.current.data,
+                form.password.data,
+                keep_session=sessions.current_hash(),
+            )
+        except DomainError as e:
+            form.current.errors.append(str(e))
+        else:
+            flash(_("Password changed. Your other devices are signed out."), "ok")
+            return redirect(url_for("auth.home"))
+    status = 422 if form.errors else 200
+    return render_template("auth/own_password.html", form=form), status
 
 
 @bp.route("/lang/<code>")
 def set_language(code: str):
-    resp = redirect(_safe_next(request.args.get("next")) or url_for("auth.home"))
+    resp = redirect(safe_next(request.args.get("next")) or url_for("auth.home"))
     if code in Config.LANGUAGES:
-        resp.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+        resp.set_cookie(
+            "lang",
+            code,
+            max_age=365 * 24 * 3600,
+            samesite="Lax",
+            httponly=True,
+            secure=cookie_secure(),
+        )
     return resp
 
 

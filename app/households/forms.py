@@ -5,6 +5,7 @@ from wtforms import IntegerField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from ..auth.forms import new_password_validators
+from ..text import ascii_digits
 from .rules import NUMBER_RE, PHONE_RE
 
 PHONE = Regexp(PHONE_RE, message=_l("Enter an 11-digit mobile number."))
@@ -17,7 +18,8 @@ def strip(value):
 
 
 def no_spaces(value):
-    return value.replace(" ", "") if isinstance(value, str) else value
+    # Also full-width digits and dashes (139-7123-0049), as the import takes them.
+    return ascii_digits(value) if isinstance(value, str) else value
 
 
 class HouseholdForm(FlaskForm):

@@ -6,20 +6,14 @@ from datetime import date
 from flask_babel import lazy_gettext as _l
 
 from ..errors import InvalidInput
+from ..text import ascii_digits, clean
 
-PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+PHONE_RE = re.compile(r"^1[3-9][0-9]{9}$")
 NUMBER_RE = re.compile(r"^[0-9A-Za-z-]{1,20}$")
 
 
 def clean_text(value, field_label, *, required: bool, max_len: int) -> str:
-    text = "" if value is None else str(value).strip()
-    if required and not text:
-        raise InvalidInput(_l("%(field)s is required."), field=field_label)
-    if len(text) > max_len:
-        raise InvalidInput(
-            _l("%(field)s is longer than %(n)s characters."), field=field_label, n=max_len
-        )
-    return text
+    return clean(value, field_label, required=required, max_len=max_len)
 
 
 def clean_number(value) -> str:
@@ -32,7 +26,8 @@ def clean_number(value) -> str:
 
 
 def clean_phone(value) -> str | None:
-    text = "" if value is None else str(value).strip().replace(" ", "")
+    # A login phone is a username: full-width digits would make one nobody can type.
+    text = ascii_digits(value)
     if text.endswith(".0"):
         text = text[:-2]
     if not text:

@@ -3,7 +3,7 @@ import sys
 import click
 from flask.cli import AppGroup
 
-from .chain import head_is_in_chain, verify
+from .chain import MIN_HEAD_HEX, head_is_in_chain, parse_head, verify
 
 ledger_cli = AppGroup("ledger", help="The points ledger.")
 
@@ -27,14 +27,18 @@ def verify_command(village_code: str | None, head: str | None):
         from ..extensions import db
         from ..villages.models import Village
 
-        count, _sep, short = head.partition(":")
+        parsed = parse_head(head)
         villages = db.session.scalars(
             select(Village).where(Village.code == village_code) if village_code else select(Village)
         ).all()
-        if not count.isdigit() or not short or len(villages) != 1:
-            click.echo("--head needs COUNT:HASH and one village (--village CODE)", err=True)
+        if parsed is None or len(villages) != 1:
+            click.echo(
+                f"--head needs COUNT:HASH with at least {MIN_HEAD_HEX} hex characters of the hash "
+                "(fewer could be forged) and one village (--village CODE)",
+                err=True,
+            )
             sys.exit(2)
-        if not head_is_in_chain(villages[0].id, int(count), short):
+        if not head_is_in_chain(villages[0].id, *parsed):
             click.echo(f"BAD head {head} is not part of today's chain", err=True)
             sys.exit(1)
         click.echo(f"head {head} is part of today's chain")

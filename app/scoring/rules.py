@@ -87,14 +87,3 @@ def check_occurred_on(day: date | None, today: date) -> None:
         raise InvalidInput(_l("The date cannot be in the future."))
     if day < today - timedelta(days=366):
         raise InvalidInput(_l("The date is more than a year ago."))
-
-
-def parse_head(text: str) -> tuple[int, str] | None:
-    """A chain head as written down, "count:hash"; None when it is not that shape."""
-    count, sep, short = (text or "").strip().replace("：", ":").partition(":")
-    short = short.strip().lower()
-    if not sep or not count.strip().isdigit() or not 6 <= len(short) <= 64:
-        return None
-    if any(c not in "0123456789abcdef" for c in short):
-        return None
-    return int(count), short

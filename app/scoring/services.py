@@ -26,6 +26,7 @@ from ..errors import DomainError, Forbidden, InvalidInput, NotFound
 from ..extensions import db
 from ..households.models import Household, Resident
 from ..ledger import services as ledger
+from ..text import clean
 from ..villages.models import Village
 from . import photos
 from .models import (
@@ -81,12 +82,7 @@ def _get(model, village_id: int, ident, *, lock: bool = False):
 
 
 def _text(value, label, *, required: bool, max_len: int) -> str:
-    text = (value or "").strip()
-    if required and not text:
-        raise InvalidInput(_l("%(field)s is required."), field=label)
-    if len(text) > max_len:
-        raise InvalidInput(_l("%(field)s is longer than %(n)s characters."), field=label, n=max_len)
-    return text
+    return clean(value, label, required=required, max_len=max_len, multiline=True)
 
 
 # --- rule catalogue ----------------------------------------------------------------------------
@@ -133,13 +129,14 @@ def create_proposal(
     occurred_on: date | None,
     note: str = "",
     photo: bytes | None = None,
+    jpeg: bytes | None = None,
     resident_id: int | None = None,
     actor_id: int | None,
     source: str = "scorer",
     now: datetime | None = None,
 ) -> Proposal:
     """A proposal for one or many households. Raises InvalidInput / NotFound; writes nothing
-    then (a photo is checked before anything is stored)."""
+    then (a photo is checked before anything is stored; `jpeg` is one already checked)."""
     ids = sorted({i for i in household_ids if isinstance(i, int)})
     if not ids or len(ids) != len(set(household_ids)):
         raise InvalidInput(_l("Choose at least one household."))
@@ -147,7 +144,8 @@ def create_proposal(
         raise InvalidInput(_l("At most %(n)s households in one proposal."), n=MAX_HOUSEHOLDS)
     check_occurred_on(occurred_on, local_today(now or utcnow()))
     note = _text(note, _l("Note"), required=False, max_len=500)
-    jpeg = photos.process(photo) if photo else None
+    if photo:
+        jpeg = photos.process(photo)
     with transaction():
         rule = _get(Rule, village_id, rule_id)
         if not rule.active:
@@ -202,27 +200,31 @@ def create_claim(
     rule = _get(Rule, village_id, rule_id)
     if rule.points < 0:
         raise InvalidInput(_l("A claim is for an award, not a deduction."))
-    waiting = db.session.scalar(
-        select(func.count(Proposal.id)).where(
-            Proposal.created_by_id == user_id, Proposal.status == "pending"
+    jpeg = photos.process(photo) if photo else None  # before the lock: it takes a while
+    with transaction():
+        # The count and the insert under one lock: 20 claims sent at once still stop at the limit.
+        ledger.lock_village(village_id)
+        waiting = db.session.scalar(
+            select(func.count(Proposal.id)).where(
+                Proposal.created_by_id == user_id, Proposal.status == "pending"
+            )
         )
-    )
-    if waiting >= MAX_OPEN_CLAIMS:
-        raise InvalidInput(
-            _l("You already have %(n)s claims waiting for a meeting."), n=MAX_OPEN_CLAIMS
+        if waiting >= MAX_OPEN_CLAIMS:
+            raise InvalidInput(
+                _l("You already have %(n)s claims waiting for a meeting."), n=MAX_OPEN_CLAIMS
+            )
+        return create_proposal(
+            village_id,
+            household_ids=[resident.household_id],
+            rule_id=rule_id,
+            occurred_on=occurred_on,
+            note=note,
+            jpeg=jpeg,
+            resident_id=resident.id,
+            actor_id=user_id,
+            source="claim",
+            now=now,
         )
-    return create_proposal(
-        village_id,
-        household_ids=[resident.household_id],
-        rule_id=rule_id,
-        occurred_on=occurred_on,
-        note=note,
-        photo=photo,
-        resident_id=resident.id,
-        actor_id=user_id,
-        source="claim",
-        now=now,
-    )
 
 
 def may_see_proposal(user, proposal: Proposal) -> bool:

@@ -1,5 +1,7 @@
 """Scoring pages. Views are thin: they parse forms, call one service and render."""
 
+from datetime import timedelta
+
 from flask import (
     Blueprint,
     abort,
@@ -21,7 +23,7 @@ from ..database import utcnow
 from ..errors import DomainError
 from ..extensions import db
 from ..households.models import Household, Resident
-from ..ledger.chain import head_is_in_chain
+from ..ledger.chain import head_is_in_chain, parse_head
 from ..pagination import Page
 from ..villages.models import Village
 from . import photos, queries, services
@@ -39,7 +41,7 @@ from .forms import (
     choices,
 )
 from .models import Decision, Meeting, NoticeItem, Objection, Proposal, Rule
-from .rules import CAP_PERIODS, CATEGORIES, OUTCOMES, local_today, parse_head
+from .rules import CAP_PERIODS, CATEGORIES, OUTCOMES, local_today
 
 bp = Blueprint("scoring", __name__)
 
@@ -628,11 +630,39 @@ def board(code: str):
     )
 
 
+def _may_see_item(village: Village, item: NoticeItem) -> bool:
+    """The public sees an item while it is under notice and for the village's
+    notice_public_days after; never one still open at its meeting or cancelled. The village's
+    own users see a posted one later too; a cancelled one only its staff, its household and
+    whoever objected to it."""
+    if item.status == "approved":
+        return False
+    local = current_user.is_authenticated and current_user.village_id == village.id
+    if item.status == "cancelled":
+        return local and (
+            current_user.role in ("village_admin", "scorer")
+            or _own_household_id() == item.household_id
+            or queries.my_objections(current_user.id, [item.id]) != set()
+        )
+    if local or item.status == "notice":
+        return True
+    if item.status == "posted" and item.notice_until is not None:
+        return utcnow() <= item.notice_until + timedelta(days=village.notice_public_days)
+    return False
+
+
+def _own_household_id() -> int | None:
+    if current_user.role != "villager" or not current_user.resident_id:
+        return None
+    resident = db.session.get(Resident, current_user.resident_id)
+    return resident.household_id if resident else None
+
+
 @bp.route("/v/<code>/notices/<int:item_id>")
 def notice_item(code: str, item_id: int):
     village = _village_by_code(code)
     item = db.session.get(NoticeItem, item_id)
-    if item is None or item.village_id != village.id or item.status == "approved":
+    if item is None or item.village_id != village.id or not _may_see_item(village, item):
         abort(404)
     mine = None
     if _is_local_villager(village):

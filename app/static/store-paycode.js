@@ -1,5 +1,5 @@
-// The pay code refreshes itself: a new QR and number each window (about 20 s); a code is
-// accepted for about 60 s at the counter and only once.
+// The pay code refreshes itself: the server issues a new QR and number about every 20 s; a
+// code is accepted for about 60 s at the counter (longer once the clerk has scanned it), once.
 (function () {
   "use strict";
   var box = document.getElementById("paycode");
@@ -15,7 +15,6 @@
       .then(function (d) {
         qr.innerHTML = d.svg; // made by the server from our own URL
         number.textContent = d.number;
-        box.dataset.window = d.window;
         status.textContent = "";
         schedule(d.refresh_in);
       })

@@ -11,7 +11,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..errors import Forbidden, InvalidInput
-from ..extensions import db
+from ..extensions import csrf, db
 from ..ledger.queries import standing
 from ..villages.models import Village
 from . import qr, services
@@ -20,6 +20,7 @@ from .models import Item, Redemption
 from .openapi import document
 
 bp = Blueprint("store_api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)  # checked in `counter_api`, after the sign-in check
 
 COUNTER_ROLES = ("clerk", "village_admin")
 
@@ -36,6 +37,9 @@ def counter_api(view=None, *, venue_required: bool = True):
         def wrapped(*args, **kwargs):
             if not current_user.is_authenticated:
                 return _unauthorized()
+            if request.method == "POST":
+                # After the sign-in check, so a signed-out client learns 401 first.
+                csrf.protect()
             if current_user.role not in COUNTER_ROLES or current_user.village_id is None:
                 raise Forbidden()
             if venue_required and current_user.venue_id is None:
@@ -152,7 +156,7 @@ def lookup():
     code = _body().get("code")
     if not isinstance(code, str) or not code.strip():
         raise InvalidInput(_l("code is required: the scanned text, URL or number."))
-    scan = services.lookup(current_user.village_id, code)
+    scan = services.lookup(current_user.village_id, current_user.venue_id, current_user.id, code)
     return scan_json(scan, _venue_items())
 
 

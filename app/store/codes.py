@@ -1,29 +1,33 @@
 """What a QR code holds and how the counter reads it back.
 
-A card token names a household's public id and card version; reissuing the card bumps the
-version, so the old token stops working. A pay code names a resident and a 20-second window; it
-is accepted at a scan for about 60 s and is used up by the redemption that follows (see
-`UsedPayCode`). Both are signed with the app's secret; neither holds a name or a phone number.
-The numeric fallback code is the resident id followed by six digits of an HMAC over the resident
-and the window, so it can be typed and checked without storing anything.
+A card token names a household's public id and card version, signed with the app's secret;
+reissuing the card bumps the version, so the old token stops working.
+
+A pay code is issued and stored by the server (`PayCode`): an 18-digit number, "8" and 17 random
+digits, as hard to guess as a shop's payment code. The QR holds the number inside a signed token
+(so a camera scan is checked before the database is asked); the page shows the number for
+typing. A code is accepted for ACCEPT_SECONDS after it is issued, or for HOLD_SECONDS after a
+counter looked it up (the clerk picking items), and is used up by one redemption. Neither a card
+nor a pay code holds a name or a phone number.
 """
 
-import hashlib
-import hmac
 import re
-import time
+import secrets
+import unicodedata
 from dataclasses import dataclass
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
-WINDOW = 20  # seconds: a pay code's page shows a new code every window
-SCAN_WINDOWS = 3  # a code is accepted at a scan in its own window and the two after (40-60 s)
-REDEEM_WINDOWS = 30  # ...and at the redemption that follows, for 10 minutes
-DIGITS = 6
+REFRESH_SECONDS = 20  # the pay code page shows a new code this often
+ACCEPT_SECONDS = 60  # a code is accepted this long after it was issued...
+HOLD_SECONDS = 300  # ...or this long after a counter's lookup of it
+PAY_PREFIX = "8"
+PAY_DIGITS = 18  # "8" + 17 random digits: 10^17 numbers
 MAX_CODE = 300
 
 _TOKEN_IN_URL = re.compile(r"/q/([A-Za-z0-9_.\-]+)")
+_SPACES = re.compile(r"[\s\u3000-]+")
 
 
 @dataclass(frozen=True)
@@ -31,12 +35,8 @@ class Code:
     kind: str  # card | paycode
     household_public_id: str | None = None
     card_version: int | None = None
-    resident_id: int | None = None
-    window: int | None = None
-
-    @property
-    def code_id(self) -> str:
-        return f"{self.resident_id}:{self.window}"
+    number: str | None = None  # a pay code's 18 digits
+    signed: bool = True  # False for a pay code typed as a number: a guess is possible
 
 
 class Unknown(Exception):
@@ -47,41 +47,40 @@ def _serializer(kind: str) -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=f"village-points-{kind}")
 
 
-def window_now(now: float | None = None) -> int:
-    return int((time.time() if now is None else now) // WINDOW)
-
-
 def card_token(public_id: str, version: int) -> str:
     return _serializer("card").dumps([public_id, version])
 
 
-def pay_token(resident_id: int, window: int) -> str:
-    return _serializer("pay").dumps([resident_id, window])
+def new_pay_number() -> str:
+    return PAY_PREFIX + "".join(secrets.choice("0123456789") for _ in range(PAY_DIGITS - 1))
 
 
-def pay_number(resident_id: int, window: int) -> str:
-    mac = hmac.new(
-        current_app.config["SECRET_KEY"].encode(),
-        f"pay:{resident_id}:{window}".encode(),
-        hashlib.sha256,
-    ).digest()
-    return f"{resident_id}{int.from_bytes(mac[:8], 'big') % 10**DIGITS:0{DIGITS}d}"
+def pay_token(number: str) -> str:
+    return _serializer("pay").dumps(["p", number])
 
 
-def seconds_left(window: int, now: float | None = None) -> int:
-    """How long the code of `window` is still accepted at a scan."""
-    end = (window + SCAN_WINDOWS) * WINDOW
-    return max(0, int(end - (time.time() if now is None else now)))
+def grouped(number: str) -> str:
+    """18 digits as an elderly person reads them aloud: 8123 4567 8901 2345 67."""
+    return " ".join(number[i : i + 4] for i in range(0, len(number), 4))
 
 
-def parse(text: str, now: float | None = None) -> Code:
-    """Read a token, a `/q/<token>` URL or a numeric pay code. Raises Unknown. The caller
-    checks the window's age (see `age`)."""
+def _is_pay_number(text: str) -> bool:
+    return len(text) == PAY_DIGITS and text.isascii() and text.isdigit() and text[0] == PAY_PREFIX
+
+
+def parse(text: str) -> Code:
+    """Read a token, a `/q/<token>` URL or a typed pay code number (spaces allowed). Raises
+    Unknown. Whether a pay code is still valid is the database's to say (see services)."""
     text = (text or "").strip()
     if not text or len(text) > MAX_CODE:
         raise Unknown()
-    if text.isdigit():
-        return _parse_number(text, now)
+    # A clerk's Chinese keyboard may type full-width digits (８１２３...).
+    text = unicodedata.normalize("NFKC", text)
+    digits = _SPACES.sub("", text)
+    if digits.isdigit():
+        if not _is_pay_number(digits):
+            raise Unknown()
+        return Code("paycode", number=digits, signed=False)
     m = _TOKEN_IN_URL.search(text)
     token = m.group(1) if m else text
     for kind in ("card", "pay"):
@@ -94,24 +93,7 @@ def parse(text: str, now: float | None = None) -> Code:
         a, b = payload
         if kind == "card" and isinstance(a, str) and isinstance(b, int):
             return Code("card", household_public_id=a, card_version=b)
-        if kind == "pay" and isinstance(a, int) and isinstance(b, int):
-            return Code("paycode", resident_id=a, window=b)
+        if kind == "pay" and a == "p" and isinstance(b, str) and _is_pay_number(b):
+            return Code("paycode", number=b)
         raise Unknown()
     raise Unknown()
-
-
-def _parse_number(text: str, now: float | None) -> Code:
-    if len(text) <= DIGITS or len(text) > DIGITS + 12 or text[0] == "0":
-        raise Unknown()
-    resident_id = int(text[:-DIGITS])
-    current = window_now(now)
-    # The newest window first: one clock tick ahead of us is still fine.
-    for w in range(current + 1, current - REDEEM_WINDOWS - 1, -1):
-        if hmac.compare_digest(pay_number(resident_id, w), text):
-            return Code("paycode", resident_id=resident_id, window=w)
-    raise Unknown()
-
-
-def age(code: Code, now: float | None = None) -> int:
-    """How many windows ago a pay code was made (0 = this window; -1 = a tick ahead)."""
-    return window_now(now) - (code.window or 0)

@@ -6,21 +6,24 @@ from ..errors import DomainError
 
 
 class CodeUnknown(DomainError):
+    """Unknown, expired, used, or another village's pay code: all look the same to a counter,
+    so a clerk trying numbers learns nothing from the answer."""
+
     status = 404
     code = "code_unknown"
-    message = _l("This code is not valid. Scan it again or type the number under it.")
+    message = _l(
+        "This code is not valid: it may be mistyped, expired or used. "
+        "Ask for the new code on the phone, or scan the card again."
+    )
 
 
-class CodeExpired(DomainError):
-    status = 410
-    code = "code_expired"
-    message = _l("This pay code has expired. Ask for the new code on the phone.")
-
-
-class CodeUsed(DomainError):
-    status = 410
-    code = "code_used"
-    message = _l("This pay code has already been used. Ask for the new code on the phone.")
+class TooManyCodes(DomainError):
+    status = 429
+    code = "too_many_codes"
+    message = _l(
+        "Too many codes that did not work at this counter. Try again in %(minutes)s minutes; "
+        "the village admin can see this."
+    )
 
 
 class CardReplaced(DomainError):
@@ -90,3 +93,11 @@ class VoidTooLate(DomainError):
     status = 403
     code = "void_too_late"
     message = _l("A clerk may void only today's redemptions of the own venue. Ask the admin.")
+
+
+class RequestReused(DomainError):
+    status = 409
+    code = "request_id_reused"
+    message = _l(
+        "This request_id was already used for a different redemption. Send a new request_id."
+    )

@@ -115,6 +115,8 @@ class Redemption(db.Model):
     resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"))
     clerk_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
     request_id: Mapped[str] = mapped_column(String(64))
+    # What the request asked for (sha256): the same request_id with another body is refused.
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(8))  # card | paycode
     total: Mapped[int]
     balance_after: Mapped[int]
@@ -148,13 +150,20 @@ class RedemptionLine(db.Model):
     redemption: Mapped[Redemption] = relationship(back_populates="lines")
 
 
-class UsedPayCode(db.Model):
-    """A pay code used up by a redemption. In the database, because several workers serve the
-    counter: the primary key refuses the same code twice."""
+class PayCode(db.Model):
+    """A resident's pay code (动态码), issued by the server when the phone shows it. Accepted until
+    `expires_at`, or until `held_until` once a counter looked it up; `used_at` is set by the one
+    redemption that uses it (a conditional update, so two clerks cannot both use it)."""
 
-    __tablename__ = "used_pay_code"
+    __tablename__ = "pay_code"
+    __table_args__ = (Index("ix_pay_code_resident", "resident_id", "issued_at"),)
 
-    code_id: Mapped[str] = mapped_column(String(40), primary_key=True)  # "<resident>:<window>"
-    village_id: Mapped[int] = mapped_column(ForeignKey("village.id"), index=True)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(18), unique=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("village.id"))
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id"))
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    held_until: Mapped[datetime | None]
+    used_at: Mapped[datetime | None]
     redemption_id: Mapped[int | None] = mapped_column(ForeignKey("redemption.id"))
-    used_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -7,37 +7,48 @@ the first redemption for a request id seen before, checks the whole batch agains
 the stock, the meal limits and the card's daily cap, and only then lowers stock and spends points.
 """
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash
 
 from ..audit import record
-from ..auth import services as auth_services
+from ..auth import throttle
 from ..auth.models import User, hash_secret
 from ..database import transaction, utcnow
-from ..errors import Forbidden, HouseholdArchived, InsufficientPoints, InvalidInput, NotFound
+from ..errors import (
+    DomainError,
+    Forbidden,
+    HouseholdArchived,
+    InsufficientPoints,
+    InvalidInput,
+    NotFound,
+)
 from ..extensions import db
 from ..households.models import Household, Resident
 from ..ledger import services as ledger
 from ..scoring import photos  # the one checked, re-encoding photo store
+from ..text import clean
 from ..villages.models import Village
 from . import codes, rules
 from .errors import (
     AlreadyVoided,
     CardDailyCap,
     CardReplaced,
-    CodeExpired,
     CodeUnknown,
-    CodeUsed,
     MealLimit,
     OtherVillage,
     OutOfStock,
     PinLocked,
     PinNotSet,
     PinRequired,
+    RequestReused,
+    TooManyCodes,
     VoidTooLate,
     WrongPin,
 )
@@ -46,10 +57,10 @@ from .models import (
     VENUE_KINDS,
     Gift,
     Item,
+    PayCode,
     Redemption,
     RedemptionLine,
     StockMove,
-    UsedPayCode,
     Venue,
 )
 
@@ -57,12 +68,7 @@ from .models import (
 
 
 def _text(value, label, max_len: int, required: bool = True) -> str:
-    value = (value or "").strip()
-    if required and not value:
-        raise InvalidInput(_l("%(field)s is required."), field=label)
-    if len(value) > max_len:
-        raise InvalidInput(_l("%(field)s is too long."), field=label)
-    return value
+    return clean(value, label, required=required, max_len=max_len)
 
 
 def _int(value, label, lo: int, hi: int) -> int:
@@ -328,6 +334,57 @@ def set_card_pin(village_id: int, household_id: int, pin: str | None, actor_id: 
 
 # ---------------------------------------------------------------- the counter
 
+# Failed code lookups a clerk, and a counter (venue), may make in a window: a clerk who mistypes
+# a few times is not slowed, a clerk trying numbers is stopped long before finding a live code
+# (see codes.py for the odds). Only what a person could type by guessing - a pay code's number,
+# or text that is no code of ours - is checked against the budget; any failure is counted.
+CLERK_CODE_FAILURES = 10
+VENUE_CODE_FAILURES = 20
+CODE_FAILURE_MINUTES = 10
+# Wrong PINs per card, counted in the database like failed sign-ins (several workers): a
+# 4-digit PIN is only worth something if it cannot be tried 10,000 times.
+PIN_MAX_FAILURES = 5
+PIN_LOCK_MINUTES = 15
+
+
+def issue_pay_code(village_id: int, resident_id: int) -> PayCode:
+    """A pay code for a resident's phone (the page asks again every REFRESH_SECONDS): the one
+    issued less than REFRESH_SECONDS ago if it is untouched, else a new one, so a page reloaded
+    in a loop does not fill the table. Only an active resident of the village gets one."""
+    with transaction():
+        resident = db.session.get(Resident, resident_id)
+        if resident is None or resident.village_id != village_id or resident.status != "active":
+            raise Forbidden()
+        now = utcnow()
+        latest = db.session.scalar(
+            select(PayCode)
+            .where(PayCode.resident_id == resident_id)
+            .order_by(PayCode.issued_at.desc())
+            .limit(1)
+        )
+        if (
+            latest is not None
+            and latest.used_at is None
+            and latest.held_until is None
+            and now - latest.issued_at < timedelta(seconds=codes.REFRESH_SECONDS)
+        ):
+            return latest
+        for _attempt in range(3):
+            code = PayCode(
+                number=codes.new_pay_number(),
+                village_id=village_id,
+                resident_id=resident_id,
+                issued_at=now,
+                expires_at=now + timedelta(seconds=codes.ACCEPT_SECONDS),
+            )
+            try:
+                with db.session.begin_nested():
+                    db.session.add(code)
+            except IntegrityError:  # one chance in 10^17: draw again
+                continue
+            return code
+        raise RuntimeError("could not draw a free pay code number")
+
 
 @dataclass
 class Scan:
@@ -338,17 +395,45 @@ class Scan:
     resident: Resident | None
     residents: list[Resident] = field(default_factory=list)
     pin_required: bool = False
+    pay_code_id: int | None = None
 
     @property
     def source(self) -> str:
         return self.code.kind
 
 
-def _resolve(village_id: int, text: str, max_windows: int) -> Scan:
+def _parse(text: str) -> codes.Code | None:
     try:
-        code = codes.parse(text)
+        return codes.parse(text)
     except codes.Unknown:
-        raise CodeUnknown() from None
+        return None
+
+
+def _code_limits(clerk_id: int, venue_id: int) -> list[throttle.Limit]:
+    return [
+        throttle.Limit(f"clerk:{clerk_id}", CLERK_CODE_FAILURES, CODE_FAILURE_MINUTES),
+        throttle.Limit(f"venue:{venue_id}", VENUE_CODE_FAILURES, CODE_FAILURE_MINUTES),
+    ]
+
+
+def _live_pay_code(village_id: int, number: str, now) -> PayCode | None:
+    """The pay code with this number if it is still accepted here, else None. Unknown, expired,
+    used and another village's codes are all None: a counter cannot tell them apart."""
+    code = db.session.execute(
+        select(PayCode).where(PayCode.number == number).execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if code is None or code.village_id != village_id or code.used_at is not None:
+        return None
+    if code.expires_at <= now and (code.held_until is None or code.held_until <= now):
+        return None
+    return code
+
+
+def _resolve(village_id: int, code: codes.Code | None, now) -> Scan:
+    """The household (and resident) a parsed code names, inside the caller's transaction.
+    Raises CodeUnknown, CardReplaced or OtherVillage (a card only)."""
+    if code is None:
+        raise CodeUnknown()
     if code.kind == "card":
         household = db.session.execute(
             select(Household)
@@ -361,33 +446,84 @@ def _resolve(village_id: int, text: str, max_windows: int) -> Scan:
             raise OtherVillage()
         if household.card_version != code.card_version:
             raise CardReplaced()
-        resident = None
+        resident, pay_code_id = None, None
     else:
-        resident = db.session.get(Resident, code.resident_id)
+        pay = _live_pay_code(village_id, code.number, now)
+        resident = db.session.get(Resident, pay.resident_id) if pay else None
         if resident is None or resident.status != "active":
             raise CodeUnknown()
-        if resident.village_id != village_id:
-            raise OtherVillage()
-        age = codes.age(code)
-        if age < -1:
-            raise CodeUnknown()
-        if age >= max_windows:
-            raise CodeExpired()
-        if db.session.get(UsedPayCode, code.code_id) is not None:
-            raise CodeUsed()
+        pay_code_id = pay.id
         household = db.session.execute(
             select(Household)
             .where(Household.id == resident.household_id)
             .execution_options(populate_existing=True)
         ).scalar_one()
     residents = [r for r in household.residents if r.status == "active"]
-    return Scan(code, household, resident, residents)
+    return Scan(code, household, resident, residents, pay_code_id=pay_code_id)
 
 
-def lookup(village_id: int, text: str) -> Scan:
-    """What the clerk sees after a scan. A pay code must be fresh (about 60 s); raises
-    CodeUnknown (forged), CodeExpired/CodeUsed/CardReplaced, OtherVillage."""
-    scan = _resolve(village_id, text, codes.SCAN_WINDOWS)
+class _Guard:
+    """The code-guessing budget around one lookup or redemption, inside its transaction: checks
+    the budget first when the code could be a guess, counts a CodeUnknown. What it decides is
+    committed even when the action fails, so the error is raised after the commit."""
+
+    def __init__(self, village_id: int, clerk_id: int, venue_id: int, code):
+        self.village_id, self.clerk_id, self.venue_id = village_id, clerk_id, venue_id
+        self.limits = _code_limits(clerk_id, venue_id)
+        self.guessable = code is None or not code.signed
+        self.error: DomainError | None = None
+
+    def check(self) -> bool:
+        if not self.guessable:
+            return True
+        refused = throttle.check(self.limits)
+        if refused is None:
+            return True
+        if refused.first:
+            record(
+                self.village_id,
+                self.clerk_id,
+                "counter.code_limit",
+                f"venue:{self.venue_id}",
+                f"{refused.limit.key} {refused.limit.limit}/{refused.limit.minutes}min",
+            )
+        self.error = TooManyCodes(minutes=refused.minutes)
+        return False
+
+    def failed(self, error: DomainError) -> None:
+        if isinstance(error, CodeUnknown):
+            if not self.guessable:
+                throttle.check(self.limits)
+            throttle.count(self.limits)
+        self.error = error
+
+    def raise_if_failed(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def lookup(village_id: int, venue_id: int, clerk_id: int, text: str) -> Scan:
+    """What the clerk sees after a scan. A pay code's lookup is recorded: the code stays
+    accepted for HOLD_SECONDS while the clerk picks items. Raises CodeUnknown (unknown, expired,
+    used, another village's pay code), CardReplaced, OtherVillage, TooManyCodes."""
+    code = _parse(text)
+    guard = _Guard(village_id, clerk_id, venue_id, code)
+    scan = None
+    with transaction():
+        if guard.check():
+            now = utcnow()
+            try:
+                scan = _resolve(village_id, code, now)
+            except (CodeUnknown, CardReplaced, OtherVillage) as e:
+                guard.failed(e)
+            else:
+                if scan.pay_code_id is not None:
+                    db.session.execute(
+                        update(PayCode)
+                        .where(PayCode.id == scan.pay_code_id)
+                        .values(held_until=now + timedelta(seconds=codes.HOLD_SECONDS))
+                    )
+    guard.raise_if_failed()
     village = db.session.get(Village, village_id)
     scan.pin_required = scan.source == "card" and village.card_pin_required
     return scan
@@ -406,31 +542,46 @@ def _resident_for(scan: Scan, resident_id) -> Resident:
     raise InvalidInput(_l("Choose which member of the household takes the goods."))
 
 
-# Wrong PINs per card, counted in the database like failed sign-ins (several workers): a
-# 4-digit PIN is only worth something if it cannot be tried 10,000 times.
-PIN_MAX_FAILURES = 5
-PIN_LOCK_MINUTES = 15
+def _pin_limit(household_id: int) -> throttle.Limit:
+    return throttle.Limit(f"pin:{household_id}", PIN_MAX_FAILURES, PIN_LOCK_MINUTES)
 
 
-def _pin_key(household_id: int) -> str:
-    return f"pin:{household_id}"
-
-
-def _check_pin(village: Village, scan: Scan, pin) -> None:
-    if scan.source != "card" or not village.card_pin_required:
+def _verify_pin(village_id: int, code: codes.Code | None, pin) -> None:
+    """Before the redemption's transaction: when the village requires a PIN for a card, check it
+    (the hash is slow by design, so never under the ledger lock). The attempt is reserved before
+    the hash is compared and given back when the PIN is right, so exactly PIN_MAX_FAILURES
+    wrong PINs are ever compared in a window, however many arrive at once. Raises PinRequired,
+    PinNotSet, PinLocked, WrongPin."""
+    if code is None or code.kind != "card":
         return
+    village = db.session.get(Village, village_id)
+    if not village.card_pin_required:
+        return
+    household = db.session.execute(
+        select(Household.id, Household.card_pin_hash).where(
+            Household.public_id == code.household_public_id, Household.village_id == village_id
+        )
+    ).first()
+    if household is None:
+        return  # the redemption itself says what is wrong with the card
     if not pin:
         raise PinRequired()
     pin = rules.clean_pin(pin)
-    if not scan.household.card_pin_hash:
+    if not household.card_pin_hash:
         raise PinNotSet()
-    minutes = auth_services._locked_minutes([_pin_key(scan.household.id)])
-    if minutes:
-        raise PinLocked(minutes=minutes)
-    if not check_password_hash(scan.household.card_pin_hash, pin):
-        error = WrongPin()
-        error.household_id = scan.household.id
-        raise error
+    limit = _pin_limit(household.id)
+    refused = throttle.reserve([limit])
+    if refused is not None:
+        raise PinLocked(minutes=refused.minutes)
+    if not check_password_hash(household.card_pin_hash, pin):
+        raise WrongPin()  # the reservation stays: it was a wrong PIN
+    throttle.refund([limit])  # a right PIN is no failure
+
+
+def _fingerprint(venue_id: int, code_text: str, wanted: dict, resident_id) -> str:
+    """What a request asked for, so that a reused request_id with another body is refused."""
+    body = [venue_id, (code_text or "").strip(), resident_id, sorted(wanted.items())]
+    return hashlib.sha256(json.dumps(body).encode()).hexdigest()
 
 
 def _by_request(village_id: int, request_id: str) -> Redemption | None:
@@ -439,6 +590,12 @@ def _by_request(village_id: int, request_id: str) -> Redemption | None:
             Redemption.village_id == village_id, Redemption.request_id == request_id
         )
     ).scalar_one_or_none()
+
+
+def _replay(existing: Redemption, fingerprint: str) -> tuple[Redemption, bool]:
+    if existing.request_hash not in (None, fingerprint):
+        raise RequestReused()
+    return existing, False
 
 
 def redeem(
@@ -453,11 +610,13 @@ def redeem(
     resident_id=None,
 ) -> tuple[Redemption, bool]:
     """Turn a scanned code into goods or meals. Returns (redemption, created); the same
-    request_id again returns the first redemption and created=False.
+    request_id again returns the first redemption and created=False, or raises RequestReused
+    when it came with a different body.
 
-    Raises InvalidInput (malformed, unknown item), CodeUnknown/CodeExpired/CodeUsed/CardReplaced,
-    OtherVillage, PinRequired/WrongPin/PinNotSet, InsufficientPoints, OutOfStock, MealLimit,
-    CardDailyCap, HouseholdArchived. Nothing is written unless everything passes.
+    Raises InvalidInput (malformed, unknown item), CodeUnknown/CardReplaced, OtherVillage,
+    TooManyCodes, PinRequired/WrongPin/PinNotSet/PinLocked, InsufficientPoints, OutOfStock,
+    MealLimit, CardDailyCap, HouseholdArchived. Nothing is written unless everything passes
+    (but a failed code or PIN is counted).
     """
     request_id = rules.clean_request_id(request_id)
     wanted = rules.clean_lines(lines)
@@ -465,14 +624,16 @@ def redeem(
         isinstance(resident_id, bool) or not isinstance(resident_id, int)
     ):
         raise InvalidInput(_l("resident_id must be a whole number."))
+    fingerprint = _fingerprint(venue_id, code_text, wanted, resident_id)
+    existing = _by_request(village_id, request_id)
+    if existing is not None:  # a retry of an answered request: no lock, no PIN, no code
+        return _replay(existing, fingerprint)
+    code = _parse(code_text)
+    _verify_pin(village_id, code, pin)
     try:
-        return _redeem(
-            village_id, venue_id, clerk_id, code_text, wanted, request_id, pin, resident_id
+        result = _redeem(
+            village_id, venue_id, clerk_id, code, wanted, request_id, fingerprint, resident_id
         )
-    except WrongPin as e:
-        # Counted after the redemption's transaction rolled back, in one of its own.
-        auth_services._count_failure(_pin_key(e.household_id), PIN_MAX_FAILURES, PIN_LOCK_MINUTES)
-        raise
     except IntegrityError:
         # Only a concurrent twin of this request can get here (the village lock serialises the
         # rest): the unique request id refused it, so answer with the one that won.
@@ -480,107 +641,123 @@ def redeem(
         existing = _by_request(village_id, request_id)
         if existing is None:
             raise
-        return existing, False
+        result = _replay(existing, fingerprint)
+    return result
 
 
-def _redeem(village_id, venue_id, clerk_id, code_text, wanted, request_id, pin, resident_id):
+def _redeem(village_id, venue_id, clerk_id, code, wanted, request_id, fingerprint, resident_id):
+    guard = _Guard(village_id, clerk_id, venue_id, code)
     with transaction():
         village = ledger.lock_village(village_id)
         existing = _by_request(village_id, request_id)
         if existing is not None:
-            if existing.venue_id != venue_id:
-                raise InvalidInput(_l("This request_id was used for another redemption."))
-            return existing, False
+            return _replay(existing, fingerprint)
         venue = get_venue(village_id, venue_id)
-        scan = _resolve(village_id, code_text, codes.REDEEM_WINDOWS)
-        household = scan.household
-        resident = _resident_for(scan, resident_id)
-        _check_pin(village, scan, pin)
-
-        items = {
-            i.id: i
-            for i in db.session.execute(
-                select(Item)
-                .where(Item.id.in_(wanted), Item.venue_id == venue.id, Item.active.is_(True))
-                .execution_options(populate_existing=True)
-            ).scalars()
-        }
-        missing = [i for i in wanted if i not in items]
-        if missing:
-            raise InvalidInput(_l("Item %(id)s is not sold at this venue."), id=missing[0])
         now = utcnow()
-        today = rules.local_day(now)
-        prices = {
-            item.id: rules.meal_price(
-                item.points, resident.birth_year, village.meal_age_tiers, today.year
+        scan = None
+        if guard.check():
+            try:
+                scan = _resolve(village_id, code, now)
+            except (CodeUnknown, CardReplaced, OtherVillage) as e:
+                guard.failed(e)
+        if scan is not None:
+            return _record_redemption(
+                village, venue, clerk_id, scan, wanted, request_id, fingerprint, resident_id, now
             )
-            if item.is_meal
-            else item.points
-            for item in items.values()
-        }
-        total = sum(prices[i] * qty for i, qty in wanted.items())
+    guard.raise_if_failed()
 
-        # The whole batch against the balance, then stock, meal limits and the card's cap.
-        if not household.active:
-            raise HouseholdArchived()
-        if total > household.balance:
-            raise InsufficientPoints(balance=household.balance, needed=total)
-        for item_id, qty in wanted.items():
-            item = items[item_id]
-            if item.stock is not None and item.stock < qty:
-                raise OutOfStock(item=item.name, stock=item.stock)
-        _check_meal_limits(resident, items, wanted, today)
-        if scan.source == "card":
-            spent = _card_spent_today(household.id, today)
-            if spent + total > village.card_daily_cap:
-                raise CardDailyCap(cap=village.card_daily_cap, spent=spent)
 
-        redemption = Redemption(
-            village_id=village_id,
-            venue_id=venue.id,
-            household_id=household.id,
-            resident_id=resident.id,
-            clerk_id=clerk_id,
-            request_id=request_id,
-            source=scan.source,
-            total=total,
-            balance_after=household.balance - total,
-            day=today,
-            created_at=now,
+def _record_redemption(
+    village, venue, clerk_id, scan, wanted, request_id, fingerprint, resident_id, now
+):
+    household = scan.household
+    resident = _resident_for(scan, resident_id)
+    items = {
+        i.id: i
+        for i in db.session.execute(
+            select(Item)
+            .where(Item.id.in_(wanted), Item.venue_id == venue.id, Item.active.is_(True))
+            .execution_options(populate_existing=True)
+        ).scalars()
+    }
+    missing = [i for i in wanted if i not in items]
+    if missing:
+        raise InvalidInput(_l("Item %(id)s is not sold at this venue."), id=missing[0])
+    today = rules.local_day(now)
+    prices = {
+        item.id: rules.meal_price(
+            item.points, resident.birth_year, village.meal_age_tiers, today.year
         )
-        db.session.add(redemption)
-        for item_id, qty in wanted.items():
-            item = items[item_id]
-            if item.stock is not None:
-                item.stock -= qty
-            redemption.lines.append(
-                RedemptionLine(
-                    item_id=item.id, name=item.name, qty=qty, points=prices[item_id], slot=item.slot
-                )
+        if item.is_meal
+        else item.points
+        for item in items.values()
+    }
+    total = sum(prices[i] * qty for i, qty in wanted.items())
+
+    # The whole batch against the balance, then stock, meal limits and the card's cap.
+    if not household.active:
+        raise HouseholdArchived()
+    if total > household.balance:
+        raise InsufficientPoints(balance=household.balance, needed=total)
+    for item_id, qty in wanted.items():
+        item = items[item_id]
+        if item.stock is not None and item.stock < qty:
+            raise OutOfStock(item=item.name, stock=item.stock)
+    _check_meal_limits(resident, items, wanted, today)
+    if scan.source == "card":
+        spent = _card_spent_today(household.id, today)
+        if spent + total > village.card_daily_cap:
+            raise CardDailyCap(cap=village.card_daily_cap, spent=spent)
+
+    redemption = Redemption(
+        village_id=village.id,
+        venue_id=venue.id,
+        household_id=household.id,
+        resident_id=resident.id,
+        clerk_id=clerk_id,
+        request_id=request_id,
+        request_hash=fingerprint,
+        source=scan.source,
+        total=total,
+        balance_after=household.balance - total,
+        day=today,
+        created_at=now,
+    )
+    db.session.add(redemption)
+    for item_id, qty in wanted.items():
+        item = items[item_id]
+        if item.stock is not None:
+            item.stock -= qty
+        redemption.lines.append(
+            RedemptionLine(
+                item_id=item.id, name=item.name, qty=qty, points=prices[item_id], slot=item.slot
             )
-        db.session.flush()
-        if scan.source == "paycode":
-            db.session.add(
-                UsedPayCode(
-                    code_id=scan.code.code_id, village_id=village_id, redemption_id=redemption.id
-                )
-            )
-        if total:
-            what = "、".join(f"{line.name}×{line.qty}" for line in redemption.lines)
-            entry = ledger.redeem(
-                village_id,
-                household.id,
-                total,
-                f"{venue.name}: {what}",
-                clerk_id,
-                key=f"redemption:{request_id}",
-                ref=f"redemption:{redemption.id}",
-                at=now,
-            )
-            redemption.entry_id = entry.id
-            redemption.balance_after = entry.balance_after
-        db.session.flush()
-        return redemption, True
+        )
+    db.session.flush()
+    if scan.pay_code_id is not None:
+        used = db.session.execute(
+            update(PayCode)
+            .where(PayCode.id == scan.pay_code_id, PayCode.used_at.is_(None))
+            .values(used_at=now, redemption_id=redemption.id)
+        )
+        if used.rowcount != 1:  # pragma: no cover - the village lock serialises redemptions
+            raise CodeUnknown()
+    if total:
+        what = "、".join(f"{line.name}×{line.qty}" for line in redemption.lines)
+        entry = ledger.redeem(
+            village.id,
+            household.id,
+            total,
+            f"{venue.name}: {what}",
+            clerk_id,
+            key=f"redemption:{request_id}",
+            ref=f"redemption:{redemption.id}",
+            at=now,
+        )
+        redemption.entry_id = entry.id
+        redemption.balance_after = entry.balance_after
+    db.session.flush()
+    return redemption, True
 
 
 def _check_meal_limits(resident: Resident, items: dict, wanted: dict, today) -> None:

@@ -26,10 +26,11 @@ from ..errors import DomainError
 from ..extensions import db
 from ..households.models import Household, Resident
 from ..scoring import photos
+from ..security import safe_next
 from ..villages.models import Village
 from . import codes, qr, services
 from .forms import ClerkForm, CorrectionForm, GiftForm, IntakeForm, ItemForm, PinForm, VenueForm
-from .models import Item, Redemption, StockMove, Venue
+from .models import Item, PayCode, Redemption, StockMove, Venue
 from .rules import local_day
 
 bp = Blueprint("store", __name__)
@@ -99,8 +100,7 @@ def void(redemption_id: int):
 
 
 def _back(default: str) -> str:
-    target = request.form.get("next") or ""
-    return target if target.startswith("/") and not target.startswith("//") else default
+    return safe_next(request.form.get("next")) or default
 
 
 # ---------------------------------------------------------------- QR landing and pay code
@@ -133,7 +133,8 @@ def _is_owner(token: str) -> bool:
         return False
     if code.kind == "card":
         return resident.household.public_id == code.household_public_id
-    other = db.session.get(Resident, code.resident_id)
+    pay = db.session.scalar(select(PayCode).where(PayCode.number == code.number))
+    other = db.session.get(Resident, pay.resident_id) if pay else None
     return other is not None and other.household_id == resident.household_id
 
 
@@ -145,13 +146,13 @@ def _own_resident() -> Resident:
 
 
 def _pay_code(resident: Resident) -> dict:
-    now = codes.time.time()
-    window = codes.window_now(now)
+    """A fresh code for the phone: issued and stored by the server, accepted for about 60 s."""
+    code = services.issue_pay_code(resident.village_id, resident.id)
+    age = (utcnow() - code.issued_at).total_seconds()
     return {
-        "svg": str(qr.svg(qr_url(codes.pay_token(resident.id, window)), _("Pay code"))),
-        "number": codes.pay_number(resident.id, window),
-        "window": window,
-        "refresh_in": round(codes.WINDOW - now % codes.WINDOW, 1),
+        "svg": str(qr.svg(qr_url(codes.pay_token(code.number)), _("Pay code"))),
+        "number": codes.grouped(code.number),
+        "refresh_in": round(max(1.0, codes.REFRESH_SECONDS - age), 1),
     }
 
 
@@ -159,7 +160,11 @@ def _pay_code(resident: Resident) -> dict:
 @roles_required("villager")
 def paycode():
     resident = _own_resident()
-    return render_template("store/paycode.html", resident=resident, code=_pay_code(resident))
+    resp = current_app.make_response(
+        render_template("store/paycode.html", resident=resident, code=_pay_code(resident))
+    )
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 @bp.route("/me/code.json")

@@ -29,6 +29,13 @@ class SettingsForm(FlaskForm):
     meal_age_tiers = StringField(SETTINGS["meal_age_tiers"][0], validators=[Length(max=200)])
     gifts_earn_points = BooleanField(SETTINGS["gifts_earn_points"][0])
     notice_show_names = BooleanField(SETTINGS["notice_show_names"][0])
+    notice_public_days = IntegerField(
+        SETTINGS["notice_public_days"][0],
+        validators=[
+            InputRequired(_l("Enter a number of days.")),
+            NumberRange(0, 365, _l("A decision stays public 0 to 365 days after its notice.")),
+        ],
+    )
 
 
 class VillageForm(FlaskForm):

@@ -27,6 +27,9 @@ class Village(db.Model):
     meal_age_tiers: Mapped[list] = mapped_column(JSON, default=lambda: [[60, 5], [70, 3], [80, 0]])
     gifts_earn_points: Mapped[bool] = mapped_column(default=False)
     notice_show_names: Mapped[bool] = mapped_column(default=True)
+    # After its notice period a decision stays public this many days, then only the village's own
+    # users see it (a cancelled one is never public).
+    notice_public_days: Mapped[int] = mapped_column(default=30, server_default="30")
 
     # Head of the village's hash-chained ledger. The ledger service locks this row for every
     # append, which serialises a village's ledger writes on PostgreSQL.

@@ -11,6 +11,7 @@ from ..auth.services import create_user
 from ..database import transaction
 from ..errors import InvalidInput, NotFound
 from ..extensions import db
+from ..text import clean
 from .models import Village
 from .settings import SETTINGS, format_value
 
@@ -21,11 +22,10 @@ def create_village(
     code: str, name: str, admin_username: str, admin_password: str, actor_id: int | None
 ) -> Village:
     """A village and its first village admin, in one transaction."""
-    code, name = (code or "").strip().lower(), (name or "").strip()
+    code = (code or "").strip().lower()
     if not CODE_RE.match(code):
         raise InvalidInput(_l("The village code uses 2 to 40 lowercase letters, digits or -."))
-    if not name or len(name) > 100:
-        raise InvalidInput(_l("A village name is required."))
+    name = clean(name, _l("Village name"), required=True, max_len=100)
     with transaction():
         if db.session.scalar(select(Village.id).where(Village.code == code)):
             raise InvalidInput(_l("The village code %(code)s is already used."), code=code)
@@ -57,6 +57,8 @@ def update_settings(village_id: int, values: dict, actor_id: int) -> list[str]:
         raise InvalidInput(_l("Unknown setting."))
     if "notice_days" in values and not 1 <= values["notice_days"] <= 60:
         raise InvalidInput(_l("The notice period is 1 to 60 days."))
+    if "notice_public_days" in values and not 0 <= values["notice_public_days"] <= 365:
+        raise InvalidInput(_l("A decision stays public 0 to 365 days after its notice."))
     if "card_daily_cap" in values and not 0 <= values["card_daily_cap"] <= 1_000_000:
         raise InvalidInput(_l("The card's daily cap is 0 to 1000000 points."))
     with transaction():

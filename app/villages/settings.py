@@ -13,6 +13,10 @@ SETTINGS = {
     "meal_age_tiers": (_l("Meal price tiers by age (age:points, ...)"), "tiers"),
     "gifts_earn_points": (_l("Gifts of produce or firewood earn points"), "bool"),
     "notice_show_names": (_l("Notice board shows the head's name"), "bool"),
+    "notice_public_days": (
+        _l("Days a decision stays on the public board after its notice period"),
+        "int",
+    ),
 }
 
 

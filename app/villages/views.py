@@ -32,6 +32,7 @@ def settings():
                     "card_daily_cap",
                     "gifts_earn_points",
                     "notice_show_names",
+                    "notice_public_days",
                 )
             }
             values["star_thresholds"] = parse_thresholds(form.star_thresholds.data)

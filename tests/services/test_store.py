@@ -2,6 +2,7 @@
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -18,17 +19,17 @@ from app.store.errors import (
     AlreadyVoided,
     CardDailyCap,
     CardReplaced,
-    CodeExpired,
     CodeUnknown,
-    CodeUsed,
     MealLimit,
     OtherVillage,
     OutOfStock,
     PinRequired,
+    RequestReused,
+    TooManyCodes,
     VoidTooLate,
     WrongPin,
 )
-from app.store.models import Item, Redemption, StockMove, UsedPayCode
+from app.store.models import Item, PayCode, Redemption, StockMove
 from app.store.services import ItemData
 from app.villages.models import Village
 
@@ -89,8 +90,29 @@ def head_of(household_id: int) -> Resident:
     ).first()
 
 
-def pay_code(resident_id: int, windows_ago: int = 0) -> str:
-    return codes.pay_token(resident_id, codes.window_now() - windows_ago)
+def pay_code(resident_id: int, *, typed: bool = False) -> str:
+    """A new pay code of the resident, as its QR holds it (a URL) or as a clerk types it."""
+    with transaction():  # an earlier untouched code is not handed out again
+        for code in db.session.scalars(select(PayCode).where(PayCode.resident_id == resident_id)):
+            code.issued_at -= timedelta(seconds=codes.REFRESH_SECONDS)
+    r = db.session.get(Resident, resident_id)
+    number = services.issue_pay_code(r.village_id, resident_id).number
+    return number if typed else "https://v.example/q/" + codes.pay_token(number)
+
+
+def age_pay_codes(seconds: int) -> None:
+    """Every pay code as if issued (and looked up) `seconds` earlier."""
+    shift = timedelta(seconds=seconds)
+    with transaction():
+        for code in db.session.scalars(select(PayCode)):
+            code.issued_at -= shift
+            code.expires_at -= shift
+            if code.held_until is not None:
+                code.held_until -= shift
+
+
+def lookup(s: "Store", code: str, *, clerk=None, venue=None):
+    return services.lookup(s.village_id, venue or s.shop, clerk or s.clerk, code)
 
 
 def card_code(household_id: int) -> str:
@@ -157,7 +179,9 @@ def test_the_whole_batch_is_checked_against_the_balance(store, village):
     assert fresh(Household, h.id).balance == 24
     assert fresh(Item, store.rice).stock == 10
     assert db.session.scalar(select(func.count(Redemption.id))) == 0
-    assert db.session.scalar(select(func.count(UsedPayCode.code_id))) == 0
+    assert (
+        db.session.scalar(select(func.count(PayCode.id)).where(PayCode.used_at.is_not(None))) == 0
+    )
 
 
 def test_stock_never_goes_below_zero(store, village):
@@ -180,46 +204,118 @@ def test_same_request_id_returns_the_first_redemption_even_with_the_code_used(st
     )
     assert created and not created_again and first.id == again.id
     assert fresh(Household, h).balance == 95
-    with pytest.raises(CodeUsed):
+    with pytest.raises(CodeUnknown):
         buy(store, code, [{"item_id": store.oil, "qty": 1}])
+
+
+def test_a_reused_request_id_with_another_body_is_refused(store, family):
+    """A client bug must not hand goods to a household without charging it."""
+    h, r = family
+    code = pay_code(r)
+    buy(store, code, [{"item_id": store.oil, "qty": 1}], request_id="req-12345678")
+    for lines, other_code in (
+        ([{"item_id": store.oil, "qty": 2}], code),
+        ([{"item_id": store.rice, "qty": 1}], code),
+        ([{"item_id": store.oil, "qty": 1}], card_code(h)),
+    ):
+        with pytest.raises(RequestReused):
+            buy(store, other_code, lines, request_id="req-12345678")
+    assert fresh(Household, h).balance == 95
+    assert db.session.scalar(select(func.count(Redemption.id))) == 1
 
 
 def test_pay_code_is_used_up_by_the_redemption(store, family):
     h, r = family
-    code = pay_code(r)
-    services.lookup(store.village_id, code)
+    number = pay_code(r, typed=True)
+    code = "https://v.example/q/" + codes.pay_token(number)
+    lookup(store, code)
     buy(store, code, [{"item_id": store.oil, "qty": 1}])
-    with pytest.raises(CodeUsed):
-        services.lookup(store.village_id, code)
-    # The numeric fallback of the same window is the same pay code.
-    number = codes.pay_number(r, codes.window_now())
-    with pytest.raises(CodeUsed):
-        services.lookup(store.village_id, number)
+    for again in (code, number):  # the typed number is the same pay code
+        with pytest.raises(CodeUnknown):
+            lookup(store, again)
 
 
-def test_numeric_fallback_code_finds_the_resident(store, family):
+def test_the_typed_number_finds_the_resident(store, family):
     h, r = family
-    scan = services.lookup(store.village_id, codes.pay_number(r, codes.window_now()))
+    scan = lookup(store, codes.grouped(pay_code(r, typed=True)))
     assert scan.household.id == h and scan.resident.id == r and scan.source == "paycode"
 
 
-def test_expired_pay_code_is_refused_at_scan_but_accepted_at_the_redemption_after(store, family):
+def test_a_pay_code_is_accepted_60_seconds_or_a_few_minutes_after_its_lookup(store, family):
     h, r = family
-    with pytest.raises(CodeExpired):
-        services.lookup(store.village_id, pay_code(r, windows_ago=codes.SCAN_WINDOWS))
-    services.lookup(store.village_id, pay_code(r, windows_ago=codes.SCAN_WINDOWS - 1))
-    # Scanned in time, the clerk takes a few minutes picking items: still fine.
-    buy(store, pay_code(r, windows_ago=codes.SCAN_WINDOWS + 5), [{"item_id": store.oil, "qty": 1}])
-    with pytest.raises(CodeExpired):
-        buy(
-            store,
-            pay_code(r, windows_ago=codes.REDEEM_WINDOWS + 1),
-            [{"item_id": store.oil, "qty": 1}],
-        )
-    with pytest.raises(CodeExpired):
-        services.lookup(
-            store.village_id, codes.pay_number(r, codes.window_now() - codes.SCAN_WINDOWS)
-        )
+    oil = [{"item_id": store.oil, "qty": 1}]
+    never_scanned = pay_code(r)
+    age_pay_codes(codes.ACCEPT_SECONDS + 6)  # 66 s: the attack in the issue
+    with pytest.raises(CodeUnknown):
+        lookup(store, never_scanned)
+    with pytest.raises(CodeUnknown):
+        buy(store, never_scanned, oil)
+
+    scanned = pay_code(r)
+    age_pay_codes(codes.ACCEPT_SECONDS - 10)
+    lookup(store, scanned)  # at 50 s: the clerk starts picking items
+    age_pay_codes(codes.HOLD_SECONDS - 20)  # four and a half minutes later: still good
+    buy(store, scanned, oil)
+
+    slow = pay_code(r)
+    lookup(store, slow)
+    age_pay_codes(codes.HOLD_SECONDS + 1)
+    with pytest.raises(CodeUnknown):
+        buy(store, slow, oil)
+    assert fresh(Household, h).balance == 95
+
+
+def test_unknown_expired_used_and_foreign_pay_codes_look_the_same(store, family, village):
+    h, r = family
+    other = factories.village("other", "别村")
+    foreign = pay_code(resident_of(factories.household(other).id).id, typed=True)
+    used = pay_code(r, typed=True)
+    buy(store, used, [{"item_id": store.oil, "qty": 1}])
+    expired = pay_code(r, typed=True)
+    age_pay_codes(codes.ACCEPT_SECONDS + 1)
+    unknown = "8" + "0" * 17
+    answers = set()
+    for number in (foreign, used, expired, unknown):
+        with pytest.raises(CodeUnknown) as e:
+            lookup(store, number)
+        answers.add((type(e.value), e.value.status, e.value.code, str(e.value)))
+    assert len(answers) == 1
+
+
+def test_a_clerk_guessing_numbers_is_stopped_and_the_admin_sees_it(store, family, village):
+    from app.villages.models import AuditLog
+
+    h, r = family
+    for n in range(services.CLERK_CODE_FAILURES):
+        with pytest.raises(CodeUnknown):
+            lookup(store, f"8{n:017d}")
+    real = pay_code(r, typed=True)
+    with pytest.raises(TooManyCodes):
+        lookup(store, real)  # even a right guess is not evaluated now
+    with pytest.raises(TooManyCodes):
+        buy(store, real, [{"item_id": store.oil, "qty": 1}])
+    # A scanned QR (signed, not guessable) still serves the queue.
+    assert lookup(store, card_code(h)).household.id == h
+    assert lookup(store, pay_code(r)).resident.id == r
+    logs = db.session.scalars(select(AuditLog).where(AuditLog.action == "counter.code_limit")).all()
+    assert len(logs) == 1 and logs[0].user_id == store.clerk
+    assert fresh(Household, h).balance == 100
+
+
+def test_the_counter_has_a_budget_beyond_each_clerk(store, family, village):
+    per_clerk, per_venue = services.CLERK_CODE_FAILURES, services.VENUE_CODE_FAILURES
+    clerks = [factories.user(village, "clerk").id for _ in range(per_venue // per_clerk + 1)]
+    tried = 0
+    for clerk in clerks:
+        for _n in range(per_clerk):
+            if tried == per_venue:
+                with pytest.raises(TooManyCodes):
+                    lookup(store, f"8{tried:017d}", clerk=clerk)
+                return
+            with pytest.raises(CodeUnknown):
+                lookup(store, f"8{tried:017d}", clerk=clerk)
+            tried += 1
+    pytest.fail("the venue's budget never ran out")
 
 
 @pytest.mark.parametrize(
@@ -230,12 +326,13 @@ def test_expired_pay_code_is_refused_at_scan_but_accepted_at_the_redemption_afte
         "WzEsMl0.forged-signature",
         "http://evil.example/q/WzEsMl0.AAAAAAAAAAAAAAAAAAAAAAAAAAA",
         "1000000",
+        "8" * 17,
         "x" * 400,
     ],
 )
 def test_forged_or_unknown_codes_are_refused(store, family, code):
     with pytest.raises(CodeUnknown):
-        services.lookup(store.village_id, code)
+        lookup(store, code)
 
 
 def test_a_token_signed_with_another_secret_is_unknown(app, store, family):
@@ -249,30 +346,35 @@ def test_a_token_signed_with_another_secret_is_unknown(app, store, family):
         app.config["SECRET_KEY"] = real
     for code in (forged, forged_card):
         with pytest.raises(CodeUnknown):
-            services.lookup(store.village_id, code)
+            lookup(store, code)
 
 
 def test_reissued_card_makes_the_old_card_stop_working(store, family):
     h, r = family
     old = card_code(h)
-    assert services.lookup(store.village_id, old).household.id == h
+    assert lookup(store, old).household.id == h
     services.reissue_card(store.village_id, h, None)
     with pytest.raises(CardReplaced):
-        services.lookup(store.village_id, old)
+        lookup(store, old)
     with pytest.raises(CardReplaced):
         buy(store, old, [{"item_id": store.oil, "qty": 1}])
-    assert services.lookup(store.village_id, card_code(h)).household.id == h
+    assert lookup(store, card_code(h)).household.id == h
 
 
 def test_another_villages_code_is_refused(store, family):
     other = factories.village("other", "别村")
     oh = factories.household(other, opening=50)
     orr = resident_of(oh.id)
-    for code in (card_code(oh.id), pay_code(orr.id)):
-        with pytest.raises(OtherVillage):
-            services.lookup(store.village_id, code)
-        with pytest.raises(OtherVillage):
-            buy(store, code, [{"item_id": store.oil, "qty": 1}])
+    card = card_code(oh.id)  # a card says which village it is from: it cannot be guessed
+    with pytest.raises(OtherVillage):
+        lookup(store, card)
+    with pytest.raises(OtherVillage):
+        buy(store, card, [{"item_id": store.oil, "qty": 1}])
+    code = pay_code(orr.id)  # a pay code of elsewhere is just not a code here
+    with pytest.raises(CodeUnknown):
+        lookup(store, code)
+    with pytest.raises(CodeUnknown):
+        buy(store, code, [{"item_id": store.oil, "qty": 1}])
     assert fresh(Household, oh.id).balance == 50
 
 
@@ -395,7 +497,7 @@ def test_voided_meal_does_not_count_towards_the_limit(store, family):
     services.void(store.village_id, red.id, store.cook, admin=False, venue_id=store.canteen)
     buy(
         store,
-        pay_code(r, 1),
+        pay_code(r),
         [{"item_id": store.lunch, "qty": 1}],
         venue=store.canteen,
         clerk=store.cook,
@@ -550,7 +652,7 @@ def test_meals_need_a_slot_and_goods_keep_their_stock_on_edit(store, village):
 def test_residents_table_unchanged_by_lookup(store, family):
     h, r = family
     before = db.session.scalar(select(func.count(Resident.id)))
-    services.lookup(store.village_id, card_code(h))
+    lookup(store, card_code(h))
     assert db.session.scalar(select(func.count(Resident.id))) == before
 
 

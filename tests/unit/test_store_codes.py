@@ -58,39 +58,62 @@ def test_svg_escapes_its_label():
 def test_card_and_pay_codes_round_trip(app):
     card = codes.parse("https://v.example/q/" + codes.card_token("abcDEF123", 3))
     assert (card.kind, card.household_public_id, card.card_version) == ("card", "abcDEF123", 3)
-    w = codes.window_now()
-    pay = codes.parse(codes.pay_token(42, w))
-    assert (pay.kind, pay.resident_id, pay.window, pay.code_id) == ("paycode", 42, w, f"42:{w}")
-    number = codes.pay_number(42, w)
-    assert number.startswith("42") and len(number) == 2 + codes.DIGITS
-    assert codes.parse(number) == pay
-    assert codes.parse(f"  {number}\n") == pay  # a USB scanner may add a newline
+    assert card.signed
+    number = codes.new_pay_number()
+    pay = codes.parse("https://v.example/q/" + codes.pay_token(number))
+    assert (pay.kind, pay.number, pay.signed) == ("paycode", number, True)
+    typed = codes.parse(number)
+    assert (typed.kind, typed.number, typed.signed) == ("paycode", number, False)
+    assert codes.parse(f"  {number}\n").number == number  # a USB scanner may add a newline
+    assert codes.parse(codes.grouped(number)).number == number  # read aloud in groups
+    full_width = number.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    assert codes.parse(full_width).number == number  # a Chinese keyboard's digits
+
+
+def test_pay_numbers_are_18_random_digits(app):
+    numbers = {codes.new_pay_number() for _ in range(2000)}
+    assert len(numbers) == 2000
+    assert all(len(n) == 18 and n.isdigit() and n[0] == "8" for n in numbers)
+    # Every position after the prefix takes every digit (no counter, no resident id inside).
+    for pos in range(1, 18):
+        assert {n[pos] for n in numbers} == set("0123456789")
 
 
 def test_tokens_carry_no_name_or_phone(app):
-    token = codes.pay_token(7, codes.window_now())
+    token = codes.pay_token(codes.new_pay_number())
     payload = token.split(".")[0]
     import base64
     import json
 
     decoded = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    assert decoded[0] == 7 and len(decoded) == 2
+    assert decoded[0] == "p" and len(decoded) == 2 and len(decoded[1]) == 18
 
 
 @pytest.mark.parametrize(
     "text",
-    ["", "  ", "0123456789", "12345", "abc", "x" * 301, "/q/", "http://x/q/!!!"],
+    [
+        "",
+        "  ",
+        "0123456789",
+        "12345",
+        "abc",
+        "x" * 301,
+        "/q/",
+        "http://x/q/!!!",
+        "8" * 17,  # one digit short
+        "8" * 19,
+        "7" + "1" * 17,  # not a pay code's prefix
+    ],
 )
 def test_garbage_is_unknown(app, text):
     with pytest.raises(codes.Unknown):
         codes.parse(text)
 
 
-def test_a_wrong_digit_in_the_number_is_unknown(app):
-    number = codes.pay_number(42, codes.window_now())
-    wrong = number[:-1] + str((int(number[-1]) + 1) % 10)
+def test_a_forged_pay_token_is_unknown(app):
+    token = codes.pay_token(codes.new_pay_number())
     with pytest.raises(codes.Unknown):
-        codes.parse(wrong)
+        codes.parse(token[:-2] + ("AA" if token[-2:] != "AA" else "BB"))
 
 
 def test_meal_price_tiers():

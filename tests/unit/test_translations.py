@@ -86,6 +86,13 @@ def test_every_extracted_string_has_chinese(extracted, translated):
         )
 
 
+def test_no_catalog_is_skipped_by_the_compiler():
+    # pybabel skips a catalog whose header is marked fuzzy (a new catalog is, by default): its
+    # strings would pass the tests above and still show in English.
+    fuzzy = [str(path) for path, catalog in _catalogs() if catalog.fuzzy]
+    assert not fuzzy, f"catalogs marked fuzzy (remove '#, fuzzy' from the header): {fuzzy}"
+
+
 def test_translations_keep_the_placeholders_of_their_msgid(translated):
     wrong = [
         f"  {path}: {msgid!r} -> {msgstr!r}"

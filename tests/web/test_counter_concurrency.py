@@ -16,7 +16,8 @@ from app.auth.models import User
 from app.extensions import db
 from app.households.models import Household
 from app.ledger.chain import verify
-from app.store.models import Item, Redemption, UsedPayCode
+from app.store import services
+from app.store.models import Item, PayCode, Redemption
 
 from .. import factories
 from ..services.test_store import card_code, head_of, make_store, pay_code, rid
@@ -53,7 +54,9 @@ def clerk_session(base: str, username: str) -> tuple[dict, str]:
     return s.cookies.get_dict(), csrf
 
 
-def hammer(base: str, auth: list[tuple[dict, str]], bodies: list[dict]) -> list[tuple[int, dict]]:
+def hammer(
+    base: str, auth: list[tuple[dict, str]], bodies: list[dict], path: str = "redemptions"
+) -> list[tuple[int, dict]]:
     """POST every body at once (one thread and one session each; clerks taken in turn)."""
     results: list = [None] * len(bodies)
     barrier = threading.Barrier(len(bodies))
@@ -64,7 +67,7 @@ def hammer(base: str, auth: list[tuple[dict, str]], bodies: list[dict]) -> list[
             s.cookies.update(cookies)
             barrier.wait()
             r = s.post(
-                base + "/api/v1/counter/redemptions",
+                base + "/api/v1/counter/" + path,
                 json=bodies[i],
                 headers={"X-CSRFToken": csrf},
                 timeout=60,
@@ -93,8 +96,6 @@ def fresh(model, ident):
 def setup(app, village):
     store = make_store(village, rice_stock=7)
     second = factories.user(village, "clerk")
-    from app.store import services
-
     services.assign_clerk(village.id, second.id, store.shop, None)
     household = factories.household(village, opening=100).id
     names = [db.session.get(User, uid).username for uid in (store.clerk, second.id)]
@@ -171,8 +172,24 @@ def test_one_pay_code_at_once_is_used_once(app, live_server, setup):
     ]
     results = hammer(live_server, auth, bodies)
     statuses = Counter(status for status, _ in results)
-    assert statuses == {201: 1, 410: 11}
-    assert {b["error"] for s, b in results if s == 410} == {"code_used"}
+    assert statuses == {201: 1, 404: 11}
+    assert {b["error"] for s, b in results if s == 404} == {"code_unknown"}
     assert fresh(Household, household).balance == 95
-    assert rows(UsedPayCode.code_id) == 1
+    db.session.rollback()
+    assert (
+        db.session.scalar(select(func.count(PayCode.id)).where(PayCode.used_at.is_not(None))) == 1
+    )
     assert verify() == []
+
+
+def test_a_clerk_guessing_numbers_at_once_gets_exactly_the_limit(app, live_server, setup):
+    """Thirty guessed numbers sent at once by one clerk across four workers: exactly
+    CLERK_CODE_FAILURES are looked up (and fail), the rest are refused unlooked."""
+    store, household, clerks = setup
+    auth = [clerk_session(live_server, clerks[0])]
+    bodies = [{"code": f"8{n:017d}"} for n in range(30)]
+    results = hammer(live_server, auth, bodies, path="lookup")
+    statuses = Counter(status for status, _ in results)
+    limit = services.CLERK_CODE_FAILURES
+    assert statuses == {404: limit, 429: 30 - limit}, statuses
+    assert {b["error"] for s, b in results if s == 429} == {"too_many_codes"}

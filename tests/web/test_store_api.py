@@ -12,7 +12,7 @@ from app.store.models import Item, Redemption
 
 from .. import factories
 from ..conftest import csrf_token
-from ..services.test_store import card_code, head_of, make_store, pay_code, rid
+from ..services.test_store import age_pay_codes, card_code, head_of, make_store, pay_code, rid
 from .helpers import count, fresh, snapshot
 
 
@@ -98,18 +98,20 @@ def test_lookup_of_a_card_shows_household_and_members(api, household):
 
 def test_lookup_of_a_pay_code_url_names_the_resident(api, household):
     r = head_of(household)
-    url = "http://localhost/q/" + pay_code(r.id)
+    url = pay_code(r.id)
     body = api.post("/counter/lookup", {"code": url}).get_json()
     assert body["resident"]["id"] == r.id and body["source"] == "paycode"
-    number = codes.pay_number(r.id, codes.window_now())
+    number = codes.grouped(pay_code(r.id, typed=True))
     assert api.post("/counter/lookup", {"code": number}).status_code == 200
 
 
 def test_lookup_statuses(api, store, household, village):
     r = head_of(household)
     assert api.post("/counter/lookup", {"code": "forged.token"}).status_code == 404
-    expired = api.post("/counter/lookup", {"code": pay_code(r.id, codes.SCAN_WINDOWS)})
-    assert expired.status_code == 410 and expired.get_json()["error"] == "code_expired"
+    code = pay_code(r.id)
+    age_pay_codes(codes.ACCEPT_SECONDS + 1)
+    expired = api.post("/counter/lookup", {"code": code})
+    assert expired.status_code == 404 and expired.get_json()["error"] == "code_unknown"
     other = factories.village("other", "别村")
     oh = factories.household(other, opening=5)
     resp = api.post("/counter/lookup", {"code": card_code(oh.id)})
@@ -139,7 +141,10 @@ def test_redemption_is_created_once_per_request_id(api, store, household):
     assert count(Redemption) == 1
     assert fresh() is None and db.session.get(Household, household).balance == 80
     used = api.post("/counter/redemptions", redeem_body(code, store.rice))
-    assert used.status_code == 410 and used.get_json()["error"] == "code_used"
+    assert used.status_code == 404 and used.get_json()["error"] == "code_unknown"
+    reused = api.post("/counter/redemptions", {**body, "lines": [{"item_id": store.oil, "qty": 1}]})
+    assert reused.status_code == 409 and reused.get_json()["error"] == "request_id_reused"
+    assert count(Redemption) == 1
 
 
 @pytest.mark.parametrize(

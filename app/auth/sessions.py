@@ -1,0 +1,79 @@
+"""Server-side sessions. The signed session cookie holds a random token; the `user_session` row
+(its hash) says whether it is still valid. Villagers stay signed in on their own phone for
+VILLAGER_DAYS (WeChat's browser drops session cookies when it closes, so theirs is a lasting
+cookie); staff sessions end when the browser closes, and on the server after STAFF_HOURS.
+"""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import session
+from flask_login import login_user, logout_user
+from sqlalchemy import delete, select
+
+from ..database import transaction, utcnow
+from ..extensions import db
+from .models import User, UserSession
+
+VILLAGER_DAYS = 180
+STAFF_HOURS = 24
+KEY = "sid"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def lifetime(user: User) -> timedelta:
+    return (
+        timedelta(days=VILLAGER_DAYS) if user.role == "villager" else timedelta(hours=STAFF_HOURS)
+    )
+
+
+def start(user: User) -> None:
+    """Sign `user` in on this browser: a new session row and a new cookie (never the token of
+    the session before, so a planted cookie cannot be reused)."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    with transaction():
+        db.session.add(
+            UserSession(
+                token_hash=_hash(token),
+                user_id=user.id,
+                created_at=now,
+                expires_at=now + lifetime(user),
+            )
+        )
+    session.clear()
+    session[KEY] = token
+    session.permanent = user.role == "villager"
+    login_user(user)
+
+
+def current_hash() -> str | None:
+    token = session.get(KEY)
+    return _hash(token) if isinstance(token, str) else None
+
+
+def is_valid(user_id: int) -> bool:
+    """Whether this browser's session row exists, is the user's and has not expired."""
+    token_hash = current_hash()
+    if token_hash is None:
+        return False
+    row = db.session.execute(
+        select(UserSession.user_id, UserSession.expires_at).where(
+            UserSession.token_hash == token_hash
+        )
+    ).first()
+    return row is not None and row.user_id == user_id and row.expires_at > utcnow()
+
+
+def end() -> None:
+    """Sign this browser out: its row goes, so a copy of the cookie is worth nothing."""
+    token_hash = current_hash()
+    if token_hash is not None:
+        with transaction():
+            db.session.execute(delete(UserSession).where(UserSession.token_hash == token_hash))
+    logout_user()
+    session.clear()
