@@ -2,6 +2,10 @@
 
 from flask_babel import lazy_gettext as _l
 
+# Ids are INTEGER columns, 32 bits on PostgreSQL: a larger id is refused (422) or not found (404)
+# before any query, never a database overflow.
+MAX_ID = 2**31 - 1
+
 
 class DomainError(Exception):
     """A rule said no. `message` is shown to the user in their language."""

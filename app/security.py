@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from .errors import DomainError, InvalidInput
+from .errors import MAX_ID, DomainError, InvalidInput
 
 # No inline script anywhere: every script is a file of ours. Inline <svg> is markup, not script.
 # Styles are files of ours too (no style="" attributes). Camera frames come from getUserMedia.
@@ -30,7 +30,7 @@ CSP = "; ".join(
     ]
 )
 HSTS = "max-age=31536000"
-MAX_ID = 2**63 - 1  # the largest id a BIGINT (and SQLite's INTEGER) holds
+MAX_JSON_INT = 2**63 - 1  # no number we store is wider than 64 bits
 MAX_JSON_DEPTH = 32
 
 
@@ -53,7 +53,8 @@ def safe_next(target: str | None) -> str | None:
 
 
 class BoundedInt(IntegerConverter):
-    """`<int:id>` that stops at 64 bits: a 30-digit id is a 404, not a database overflow."""
+    """`<int:id>` that stops at the largest id a table holds: a 30-digit id is a 404, not a
+    database overflow."""
 
     def __init__(self, map, *args, **kwargs):
         kwargs.setdefault("max", MAX_ID)
@@ -124,7 +125,7 @@ def _huge_int(value) -> bool:
     while stack:
         node = stack.pop()
         if isinstance(node, int) and not isinstance(node, bool):
-            if abs(node) > MAX_ID:
+            if abs(node) > MAX_JSON_INT:
                 return True
         elif isinstance(node, dict):
             stack.extend(node.values())
@@ -156,7 +157,8 @@ def _text_has_nul() -> bool:
         "multipart/form-data",
     ):
         for key, value in request.form.items(multi=True):
-            if "\x00" in key or "\x00" in value:
+            # A part with no name (key None) is no form a browser sends; refused with the rest.
+            if key is None or "\x00" in key or (isinstance(value, str) and "\x00" in value):
                 return True
     return False
 

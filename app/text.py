@@ -1,9 +1,10 @@
 """Text as people type it, made safe to store and to show: one place for every name and note.
 
-Zero-width characters are dropped (a name of only zero-width characters is empty, so it is
-refused as missing); bidirectional controls, which can make "王五" display as something else, and
-other control characters are refused; whitespace (also the ideographic space) is collapsed.
-Digits a phone keyboard types full-width (１３８...) are made ASCII where digits are expected.
+Invisible characters are dropped: zero-width spaces and joiners, bidirectional controls (which can
+make "王五" display as something else) and every other control or format character, so a name of
+only such characters is empty and refused as missing; whitespace (also the ideographic space) is
+collapsed. Digits a phone keyboard types full-width (１３８...) are made ASCII where digits are
+expected.
 """
 
 import re
@@ -13,22 +14,22 @@ from flask_babel import lazy_gettext as _l
 
 from .errors import InvalidInput
 
-INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u180e\u00ad"))
+# Bidirectional controls are category Cf too; listed to say why they matter.
 BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 _SPACE = re.compile(r"\s+")
 
 
+def _visible(c: str, multiline: bool) -> bool:
+    if multiline and c in "\r\n\t":
+        return True
+    return c not in BIDI and unicodedata.category(c) not in ("Cc", "Cf", "Cs")
+
+
 def clean(value, label, *, required: bool = False, max_len: int = 200, multiline: bool = False):
-    """A name, title or note: invisible characters dropped, controls refused, spaces tidied.
-    Raises InvalidInput naming the field."""
+    """A name, title or note: invisible characters dropped, spaces tidied. Raises InvalidInput
+    naming the field when it is required and nothing visible is left, or when it is too long."""
     text = "" if value is None else str(value)
-    text = unicodedata.normalize("NFC", text.translate(INVISIBLE))
-    for c in text:
-        if c in BIDI or (
-            unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs")
-            and not (multiline and c in "\r\n\t")
-        ):
-            raise InvalidInput(_l("%(field)s contains invisible control characters."), field=label)
+    text = unicodedata.normalize("NFC", "".join(c for c in text if _visible(c, multiline)))
     if multiline:
         text = "\n".join(_SPACE.sub(" ", line).strip() for line in text.splitlines()).strip()
     else:

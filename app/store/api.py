@@ -51,10 +51,17 @@ def counter_api(view=None, *, venue_required: bool = True):
     return decorator(view) if view else decorator
 
 
-def _body() -> dict:
+def _body(*fields: str, required: bool = True) -> dict:
+    """The JSON object sent, with only `fields` in it (an unknown field is a client's mistake,
+    refused as the OpenAPI document says)."""
     data = request.get_json(silent=True)
+    if data is None and not required and not request.get_data():
+        return {}
     if not isinstance(data, dict):
         raise InvalidInput(_l("Send a JSON object with Content-Type: application/json."))
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise InvalidInput(_l("Unknown field: %(name)s."), name=unknown[0][:40])
     return data
 
 
@@ -153,7 +160,7 @@ def items():
 @bp.post("/counter/lookup")
 @counter_api
 def lookup():
-    code = _body().get("code")
+    code = _body("code").get("code")
     if not isinstance(code, str) or not code.strip():
         raise InvalidInput(_l("code is required: the scanned text, URL or number."))
     scan = services.lookup(current_user.village_id, current_user.venue_id, current_user.id, code)
@@ -163,7 +170,7 @@ def lookup():
 @bp.post("/counter/redemptions")
 @counter_api
 def create_redemption():
-    data = _body()
+    data = _body("code", "lines", "request_id", "resident_id", "pin")
     code = data.get("code")
     if not isinstance(code, str) or not code.strip():
         raise InvalidInput(_l("code is required: the scanned text, URL or number."))
@@ -187,8 +194,7 @@ def create_redemption():
 @bp.post("/counter/redemptions/<int:redemption_id>/void")
 @counter_api(venue_required=False)
 def void_redemption(redemption_id: int):
-    data = request.get_json(silent=True)
-    reason = data.get("reason", "") if isinstance(data, dict) else ""
+    reason = _body("reason", required=False).get("reason", "")
     if not isinstance(reason, str):
         raise InvalidInput(_l("reason must be a text."))
     admin = current_user.role == "village_admin"

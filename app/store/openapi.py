@@ -1,5 +1,7 @@
 """The OpenAPI 3.1 description of the counter API, served at /api/v1/openapi.json."""
 
+from ..errors import MAX_ID
+
 
 def _error(description: str) -> dict:
     return {
@@ -20,13 +22,30 @@ def _body(schema: dict) -> dict:
 
 
 COMMON = {
-    "401": _error("Not signed in."),
+    "401": _error("Not signed in (checked first)."),
     "403": _error(
         "A villager, an admin without a venue, a clerk without a venue, or another village's "
-        "household (`other_village`)."
+        "card (`other_village`)."
     ),
-    "400": _error("The X-CSRFToken header is missing or wrong."),
+    "400": _error(
+        "The X-CSRFToken header is missing or wrong (checked after the sign-in), or the body is "
+        "JSON nested too deeply (`bad_json`)."
+    ),
 }
+MAX_INT = MAX_ID  # an id beyond what its column holds is refused (422) or not found (404)
+# Text holds no NUL (it cannot be stored) and a code is not only spaces.
+TEXT = "^[^\\u0000]*$"
+CODE = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 300,
+    "pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$",
+}
+TOO_MANY_CODES = _error(
+    "Too many codes that did not work at this counter (`too_many_codes`): a typed pay code "
+    "number is not looked up while the clerk's or the counter's budget of failures is spent. "
+    "Scanned QR codes still work."
+)
 
 SECURITY = [{"session": [], "csrf": []}]
 
@@ -58,27 +77,33 @@ def document(server: str) -> dict:
             "/api/v1/counter/items": {
                 "get": {
                     "summary": "Active items of the clerk's venue",
+                    "security": [{"session": []}],  # a GET needs no CSRF token
                     "responses": {"200": _json("ItemList", "The items."), **COMMON},
                 }
             },
             "/api/v1/counter/lookup": {
                 "post": {
                     "summary": "Read a scanned code: card token, pay code, /q/ URL or number",
+                    "description": (
+                        "A pay code is accepted for about 60 s after the phone showed it; a "
+                        "lookup records it, and it is then accepted for 5 more minutes while the "
+                        "clerk picks items. An unknown, expired, used or another village's pay "
+                        "code all answer 404 `code_unknown`."
+                    ),
                     "requestBody": _body(
                         {
                             "type": "object",
                             "required": ["code"],
-                            "properties": {"code": {"type": "string", "maxLength": 300}},
+                            "properties": {"code": CODE},
+                            "additionalProperties": False,
                         }
                     ),
                     "responses": {
                         "200": _json("Lookup", "The household and, for a pay code, the resident."),
-                        "404": _error("A forged or unknown code (`code_unknown`)."),
-                        "410": _error(
-                            "An expired (`code_expired`) or used (`code_used`) pay code, or a "
-                            "replaced card (`card_replaced`)."
-                        ),
+                        "404": _error("Not a valid code here (`code_unknown`)."),
+                        "410": _error("A replaced card (`card_replaced`)."),
                         "422": _error("Malformed input."),
+                        "429": TOO_MANY_CODES,
                         **COMMON,
                     },
                 }
@@ -88,27 +113,30 @@ def document(server: str) -> dict:
                     "summary": "Redeem items for a household",
                     "description": (
                         "One transaction: the whole batch is checked against the balance, stock, "
-                        "meal limits and the card's daily cap. The same `request_id` again "
-                        "returns the first redemption (header `Idempotent-Replayed: true`), even "
-                        "though its pay code is used up by then. A pay code is accepted for 10 "
-                        "minutes after it was scanned fresh."
+                        "meal limits and the card's daily cap. The same `request_id` with the "
+                        "same body again returns the first redemption (header "
+                        "`Idempotent-Replayed: true`), even though its pay code is used up by "
+                        "then; with another body it is refused (409 `request_id_reused`)."
                     ),
                     "requestBody": _body({"$ref": "#/components/schemas/RedemptionRequest"}),
                     "responses": {
                         "201": _json("Redemption", "Recorded (or replayed)."),
-                        "404": _error("A forged or unknown code."),
+                        "404": _error("Not a valid code here (`code_unknown`)."),
                         "409": _error(
                             "Not enough points (`insufficient_points`), not enough stock "
                             "(`out_of_stock`), a meal limit reached (`meal_limit`), the card's "
-                            "daily cap reached (`card_daily_cap`), an archived household."
+                            "daily cap reached (`card_daily_cap`), an archived household, a "
+                            "household without a PIN (`pin_not_set`), a `request_id` already "
+                            "used with another body (`request_id_reused`)."
                         ),
-                        "410": _error("An expired or used pay code, or a replaced card."),
+                        "410": _error("A replaced card (`card_replaced`)."),
                         "422": _error(
                             "Malformed input: lines, qty, request_id, an item not of this venue, "
                             "no resident chosen for a card, a missing PIN (`pin_required`)."
                         ),
                         "429": _error(
-                            "Too many wrong PINs for this card (`pin_locked`); `wrong_pin` is 403."
+                            "Too many wrong PINs for this card (`pin_locked`; `wrong_pin` is "
+                            "403), or too many codes that did not work (`too_many_codes`)."
                         ),
                         **COMMON,
                     },
@@ -123,7 +151,7 @@ def document(server: str) -> dict:
                             "name": "id",
                             "in": "path",
                             "required": True,
-                            "schema": {"type": "integer"},
+                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_INT},
                         }
                     ],
                     "requestBody": {
@@ -132,7 +160,14 @@ def document(server: str) -> dict:
                             "application/json": {
                                 "schema": {
                                     "type": "object",
-                                    "properties": {"reason": {"type": "string", "maxLength": 200}},
+                                    "properties": {
+                                        "reason": {
+                                            "type": "string",
+                                            "maxLength": 200,
+                                            "pattern": TEXT,
+                                        }
+                                    },
+                                    "additionalProperties": False,
                                 }
                             }
                         },
@@ -141,6 +176,7 @@ def document(server: str) -> dict:
                         "200": _json("Voided", "Voided."),
                         "404": _error("No such redemption in this village."),
                         "409": _error("Already voided (`already_voided`)."),
+                        "422": _error("`reason` is not a text, or is too long."),
                         **COMMON,
                     },
                 }
@@ -154,6 +190,7 @@ def document(server: str) -> dict:
                             "multipart/form-data": {
                                 "schema": {
                                     "type": "object",
+                                    "required": ["photo"],
                                     "properties": {"photo": {"type": "string", "format": "binary"}},
                                 }
                             }
@@ -240,30 +277,33 @@ SCHEMAS = {
     },
     "RedemptionRequest": {
         "type": "object",
+        "additionalProperties": False,
         "required": ["code", "lines", "request_id"],
         "properties": {
-            "code": {"type": "string"},
+            "code": CODE,
             "lines": {
                 "type": "array",
                 "minItems": 1,
                 "maxItems": 50,
                 "items": {
                     "type": "object",
+                    "additionalProperties": False,
                     "required": ["item_id", "qty"],
                     "properties": {
-                        "item_id": {"type": "integer"},
+                        "item_id": {"type": "integer", "minimum": 1, "maximum": MAX_INT},
                         "qty": {"type": "integer", "minimum": 1, "maximum": 99},
                     },
                 },
             },
             "request_id": {
                 "type": "string",
-                "minLength": 8,
-                "maxLength": 64,
+                "pattern": "^[A-Za-z0-9_:.-]{8,64}$",
                 "description": "Made by the client once per redemption (e.g. a UUID).",
             },
             "resident_id": {
                 "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_INT,
                 "description": "For a card: who takes the goods (not needed for one member).",
             },
             "pin": {"type": "string", "pattern": "^[0-9]{4}$"},

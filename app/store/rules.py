@@ -4,7 +4,7 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 
-from ..errors import InvalidInput
+from ..errors import MAX_ID, InvalidInput
 
 LOCAL_TZ = timedelta(hours=8)  # the village's day starts at midnight China time
 MAX_QTY = 99
@@ -32,19 +32,17 @@ def clean_lines(lines) -> dict[int, int]:
         raise InvalidInput(_l("At most %(n)s lines in one redemption."), n=MAX_LINES)
     merged: dict[int, int] = {}
     for n, line in enumerate(lines, 1):
-        item_id = line.get("item_id") if isinstance(line, dict) else None
-        qty = line.get("qty") if isinstance(line, dict) else None
-        if not _is_int(item_id) or item_id <= 0:
+        if isinstance(line, dict) and set(line) - {"item_id", "qty"}:
+            raise InvalidInput(_l("Line %(n)s: only item_id and qty."), n=n)
+        item_id = whole(line.get("item_id")) if isinstance(line, dict) else None
+        qty = whole(line.get("qty")) if isinstance(line, dict) else None
+        if item_id is None or not 0 < item_id <= MAX_ID:
             raise InvalidInput(_l("Line %(n)s: item_id must be a positive whole number."), n=n)
-        if not _is_int(qty) or not 1 <= qty <= MAX_QTY:
+        if qty is None or not 1 <= qty <= MAX_QTY:
             raise InvalidInput(
                 _l("Line %(n)s: qty must be a whole number from 1 to %(max)s."), n=n, max=MAX_QTY
             )
         merged[item_id] = merged.get(item_id, 0) + qty
-        if merged[item_id] > MAX_QTY:
-            raise InvalidInput(
-                _l("Line %(n)s: qty must be a whole number from 1 to %(max)s."), n=n, max=MAX_QTY
-            )
     return merged
 
 
@@ -54,8 +52,15 @@ def clean_pin(pin) -> str:
     return pin
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+def whole(v) -> int | None:
+    """A JSON whole number (2 and 2.0 alike, as JSON Schema counts them), else None."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and v.is_integer() and abs(v) < 2**63:
+        return int(v)
+    return None
 
 
 def meal_price(base: int, birth_year: int | None, tiers: list, year: int) -> int:

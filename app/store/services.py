@@ -620,10 +620,10 @@ def redeem(
     """
     request_id = rules.clean_request_id(request_id)
     wanted = rules.clean_lines(lines)
-    if resident_id is not None and (
-        isinstance(resident_id, bool) or not isinstance(resident_id, int)
-    ):
-        raise InvalidInput(_l("resident_id must be a whole number."))
+    if resident_id is not None:
+        resident_id = rules.whole(resident_id)
+        if resident_id is None or not 0 < resident_id <= rules.MAX_ID:
+            raise InvalidInput(_l("resident_id must be a whole number."))
     fingerprint = _fingerprint(venue_id, code_text, wanted, resident_id)
     existing = _by_request(village_id, request_id)
     if existing is not None:  # a retry of an answered request: no lock, no PIN, no code

@@ -94,6 +94,7 @@ def test_settings_history_names_the_setting_in_the_readers_language(client, logi
         "star_thresholds": "50, 100, 200, 300, 500",
         "card_pin_required": "y",
         "card_daily_cap": "500",
+        "notice_public_days": "30",
         "meal_age_tiers": "60:5, 70:3, 80:0",
     }
     assert post(client, "/admin/settings", form).status_code == 302

@@ -15,6 +15,7 @@ DEFAULTS = {
     "card_daily_cap": "500",
     "meal_age_tiers": "60:5, 70:3, 80:0",
     "notice_show_names": "y",
+    "notice_public_days": "30",
 }
 
 
