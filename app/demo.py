@@ -104,6 +104,7 @@ def load_demo() -> bool:
         )
         scoring_demo.load(vid)
         store_demo.load(vid)
+    ledger.recompute_ranks(vid)
     return True
 
 

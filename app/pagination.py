@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, tuple_
 
 from .extensions import db
 
@@ -31,21 +31,29 @@ class Page:
 
 @dataclass
 class KeysetPage:
-    """One page of a list sorted by a unique indexed column, read as `column > after`: the last
-    page of 100,000 rows costs what the first costs, and nothing counts the whole list."""
+    """One page of a list sorted by indexed columns that are unique together, read as
+    `(columns) > after`: the last page of 100,000 rows costs what the first costs, and nothing
+    counts the whole list. `after` travels in the address as the columns' values joined by a
+    unit separator."""
 
     items: list
     after: str | None  # pass as `after` for the next page; None on the last page
     first: bool
 
     @classmethod
-    def of(cls, query: Select, column, after: str | None, per_page: int | None = None):
+    def of(cls, query: Select, columns, after: str | None, per_page: int | None = None):
         per_page = per_page or current_app.config["PAGE_SIZE"]
+        columns = columns if isinstance(columns, tuple | list) else (columns,)
         if after:
-            query = query.where(column > after)
-        rows = db.session.scalars(query.order_by(column).limit(per_page + 1)).all()
+            values = after.split(SEP)
+            if len(values) != len(columns):
+                values = [after] + [""] * (len(columns) - 1)
+            query = query.where(tuple_(*columns) > tuple_(*values))
+        rows = db.session.scalars(query.order_by(*columns).limit(per_page + 1)).all()
         more = len(rows) > per_page
         rows = rows[:per_page]
-        return cls(
-            items=rows, after=getattr(rows[-1], column.key) if more else None, first=not after
-        )
+        last = SEP.join(str(getattr(rows[-1], c.key)) for c in columns) if more else None
+        return cls(items=rows, after=last, first=not after)
+
+
+SEP = "\x1f"

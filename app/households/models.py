@@ -18,9 +18,10 @@ class Household(db.Model):
     __tablename__ = "household"
     __table_args__ = (
         UniqueConstraint("village_id", "number"),
+        # The list and its searches: each reads one of these in the order it shows.
         Index("ix_household_village_status_number", "village_id", "status", "number"),
-        Index("ix_household_village_head", "village_id", "head_name"),
-        Index("ix_household_village_group", "village_id", "group_name"),
+        Index("ix_household_village_status_head", "village_id", "status", "head_name", "number"),
+        Index("ix_household_village_group", "village_id", "group_name", "status", "number"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -2,7 +2,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, select
 
 from ..auth.access import get_scoped_or_404, roles_required, scoped, village_id
 from ..auth.models import User
@@ -27,15 +27,29 @@ def index():
     query = scoped(Household)
     if status in ("active", "archived"):
         query = query.where(Household.status == status)
+    order = Household.number
     if q:
-        # Each branch is one indexed lookup (a prefix is a range on the index), so a search costs
-        # the same in a village of 100 households as in one of 100,000.
+        # Each search is one range on an index that also gives its order, so it costs the same
+        # in a village of 100 households as in one of 100,000: a number by its prefix, a group
+        # by its exact name, else a head's name by its first characters (sorted by name).
         if NUMBER_RE.match(q):
             query = query.where(_prefix(Household.number, q))
+        elif _is_group(q):
+            query = query.where(Household.group_name == q)
         else:
-            query = query.where(or_(Household.group_name == q, _prefix(Household.head_name, q)))
-    page = KeysetPage.of(query, Household.number, request.args.get("after"))
+            query = query.where(_prefix(Household.head_name, q))
+            order = (Household.head_name, Household.number)
+    page = KeysetPage.of(query, order, request.args.get("after"))
     return render_template("households/index.html", page=page, q=q, status=status)
+
+
+def _is_group(name: str) -> bool:
+    found = db.session.scalar(
+        select(Household.id)
+        .where(Household.village_id == village_id(), Household.group_name == name)
+        .limit(1)
+    )
+    return found is not None
 
 
 def _prefix(column, text: str):

@@ -56,3 +56,36 @@ class HouseholdYear(db.Model):
     household_id: Mapped[int] = mapped_column(ForeignKey("household.id"))
     year: Mapped[int]
     earned: Mapped[int] = mapped_column(default=0)
+
+
+class HouseholdRank(db.Model):
+    """A household's rank in its village by points earned in `year`, as of `computed_at`.
+
+    Counting the households above one on every page view grows with the village (33,000 rows
+    for a mid-ranked household of 100,000), so ranks are computed for the whole village at once
+    when points post (`flask notices post`, daily) and read by primary key; pages show the time
+    they are as of. Every active household is ranked, those with no points or a negative year
+    too, by standard competition ranking (1, 2, 2, 4)."""
+
+    __tablename__ = "household_rank"
+
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), primary_key=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("village.id"), index=True)
+    year: Mapped[int]
+    rank: Mapped[int]
+    of: Mapped[int]  # how many households were ranked
+    earned: Mapped[int]
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LedgerCheckpoint(db.Model):
+    """Where `flask ledger verify` last found a village's chain sound: the next run starts
+    there (and first checks that this entry still hashes the same)."""
+
+    __tablename__ = "ledger_checkpoint"
+
+    village_id: Mapped[int] = mapped_column(ForeignKey("village.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(default=0)
+    hash: Mapped[str] = mapped_column(String(64), default="")
+    verified_at: Mapped[datetime] = mapped_column(default=utcnow)
+    full_verified_at: Mapped[datetime | None]

@@ -27,40 +27,44 @@ def entries_page(household_id: int, before: int | None, per_page: int = PAGE):
     return rows[:per_page], older
 
 
-def standing(household) -> dict:
-    """A household's points earned this year, its stars (village thresholds) and its rank in
-    the village: two indexed reads, no sum over the ledger."""
-    from sqlalchemy import func
-
+def earned_this_year(household) -> tuple[int, int]:
+    """(year, points earned in it): one read by the (household, year) index."""
     from ..database import utcnow
-    from ..villages.models import Village
-    from ..villages.settings import stars_for
     from .models import HouseholdYear
     from .services import local_year
 
     year = local_year(utcnow())
-    earned = (
-        db.session.scalar(
-            select(HouseholdYear.earned).where(
-                HouseholdYear.household_id == household.id, HouseholdYear.year == year
-            )
+    earned = db.session.scalar(
+        select(HouseholdYear.earned).where(
+            HouseholdYear.household_id == household.id, HouseholdYear.year == year
         )
-        or 0
     )
-    ahead = (
-        db.session.scalar(
-            select(func.count(HouseholdYear.id)).where(
-                HouseholdYear.village_id == household.village_id,
-                HouseholdYear.year == year,
-                HouseholdYear.earned > earned,
-            )
-        )
-        or 0
-    )
+    return year, earned or 0
+
+
+def stars(household) -> int:
+    """The household's stars: points earned this year against the village's thresholds."""
+    from ..villages.models import Village
+    from ..villages.settings import stars_for
+
     thresholds = db.session.get(Village, household.village_id).star_thresholds or []
+    return stars_for(earned_this_year(household)[1], thresholds)
+
+
+def standing(household) -> dict:
+    """Points earned this year, stars, and the rank in the village as last computed (with when,
+    and out of how many): reads by key, no count over the village."""
+    from .models import HouseholdRank
+
+    year, earned = earned_this_year(household)
+    ranked = db.session.get(HouseholdRank, household.id)
+    if ranked is not None and ranked.year != year:
+        ranked = None  # last year's rank means nothing in January
     return {
         "year": year,
         "earned": earned,
-        "stars": stars_for(earned, thresholds),
-        "rank": ahead + 1,
+        "stars": stars(household),
+        "rank": ranked.rank if ranked else None,
+        "of": ranked.of if ranked else None,
+        "ranked_at": ranked.computed_at if ranked else None,
     }

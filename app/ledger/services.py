@@ -9,17 +9,22 @@ Every function takes ids and values (never `request` or `current_user`), runs in
 - an entry with a `key` is recorded once per village: the same key again returns the first entry;
 - entries are hash-chained per village (see chain.py).
 
-Concurrency: each append locks the village row (SELECT ... FOR UPDATE on PostgreSQL; on SQLite the
-transaction began with BEGIN IMMEDIATE and holds the database's write lock), then reads the
-household's balance fresh, so a check and its insert can never interleave with another writer.
+Concurrency: the first write of a transaction locks the village's chain head (SELECT ... FOR UPDATE
+on PostgreSQL; on SQLite the transaction began with BEGIN IMMEDIATE and holds the write lock),
+once: later writes of the same transaction reuse it. The balance changes by a conditional UPDATE
+that also checks the floor, so a check and its write can never interleave with another writer.
+The writes are plain SQL statements, not ORM flushes, so the lock is held for as few statements
+as the rules need (see `post_locked`).
 """
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.orm import Session
 
-from ..database import transaction, utcnow
+from ..database import monotonic_ms, transaction, utcnow
 from ..errors import AlreadyReversed, HouseholdArchived, InsufficientPoints, InvalidInput, NotFound
 from ..extensions import db
 from ..households.models import Household
@@ -31,34 +36,91 @@ MAX_POINTS = 1_000_000
 # Kinds that count as points *earned* (star rating, rank); redemptions and opening balances don't.
 EARNING = ("award", "deduct", "adjust")
 LOCAL_TZ = timedelta(hours=8)  # a village's year starts at midnight China time
+_HEADS = "ledger_heads"  # session.info: {village_id: [seq, hash, locked_at_ms]} of this transaction
+
+_entry = LedgerEntry.__table__
+_household = Household.__table__
+_village = Village.__table__
 
 
 def local_year(at: datetime) -> int:
     return (at + LOCAL_TZ).year
 
 
+@dataclass(frozen=True)
+class Posted:
+    """An entry as written: what callers need, without loading it back."""
+
+    id: int
+    village_id: int
+    seq: int
+    household_id: int
+    kind: str
+    points: int
+    balance_after: int
+    key: str | None
+    reverses_id: int | None
+    created_at: datetime
+    hash: str
+
+
+# ---------------------------------------------------------------- the lock
+
+
+def lock_head(village_id: int) -> list:
+    """Lock the village's chain head for the rest of the transaction and return it as
+    [seq, hash]; a second call in the same transaction returns the same list without asking
+    the database again."""
+    heads = db.session.info.setdefault(_HEADS, {})
+    head = heads.get(village_id)
+    if head is None:
+        row = db.session.execute(
+            select(_village.c.ledger_seq, _village.c.ledger_head)
+            .where(_village.c.id == village_id)
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise NotFound()
+        head = heads[village_id] = [row[0], row[1], monotonic_ms()]
+    return head
+
+
 def lock_village(village_id: int) -> Village:
-    """Take the village's ledger lock for the rest of the transaction."""
-    village = db.session.execute(
-        select(Village)
-        .where(Village.id == village_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    """Take the village's ledger lock (once per transaction) and return the village, for a
+    service that reads its settings under the lock."""
+    lock_head(village_id)
+    village = db.session.get(Village, village_id, populate_existing=True)
     if village is None:
         raise NotFound()
     return village
 
 
-def _household(village_id: int, household_id: int) -> Household:
-    household = db.session.execute(
-        select(Household)
-        .where(Household.id == household_id, Household.village_id == village_id)
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if household is None:
-        raise NotFound()
-    return household
+@event.listens_for(Session, "after_transaction_end")
+def _forget_heads(session, transaction) -> None:
+    if transaction.parent is None:  # the outermost transaction: its locks are gone
+        heads = session.info.pop(_HEADS, None)
+        if heads:
+            from ..database import report_lock_hold
+
+            for village_id, head in heads.items():
+                report_lock_hold(village_id, head[2])
+
+
+def expire_columns(model, ident: int, *attrs: str) -> None:
+    """A plain SQL write changed these columns: an ORM copy loaded earlier must reload them."""
+    obj = db.session.identity_map.get(db.session.identity_key(model, ident))
+    if obj is not None:
+        db.session.expire(obj, list(attrs))
+
+
+# ---------------------------------------------------------------- writing an entry
+
+
+def _check_points(points: int) -> None:
+    if isinstance(points, bool) or not isinstance(points, int) or not 0 < abs(points) <= MAX_POINTS:
+        raise InvalidInput(
+            _l("Points must be a whole number between 1 and %(max)s."), max=MAX_POINTS
+        )
 
 
 def _by_key(village_id: int, key: str) -> LedgerEntry | None:
@@ -67,11 +129,132 @@ def _by_key(village_id: int, key: str) -> LedgerEntry | None:
     ).scalar_one_or_none()
 
 
-def _check_points(points: int) -> None:
-    if isinstance(points, bool) or not isinstance(points, int) or not 0 < abs(points) <= MAX_POINTS:
-        raise InvalidInput(
-            _l("Points must be a whole number between 1 and %(max)s."), max=MAX_POINTS
+def _posted(entry: LedgerEntry) -> Posted:
+    return Posted(
+        id=entry.id,
+        village_id=entry.village_id,
+        seq=entry.seq,
+        household_id=entry.household_id,
+        kind=entry.kind,
+        points=entry.points,
+        balance_after=entry.balance_after,
+        key=entry.key,
+        reverses_id=entry.reverses_id,
+        created_at=entry.created_at,
+        hash=entry.hash,
+    )
+
+
+def post_locked(
+    village_id: int,
+    household_id: int,
+    kind: str,
+    points: int,
+    *,
+    reason: str,
+    actor_id: int | None,
+    key: str | None = None,
+    ref: str = "",
+    reverses_id: int | None = None,
+    earning: bool = False,
+    floor_at_zero: bool = False,
+    only_active: bool = False,
+    at: datetime | None = None,
+) -> Posted:
+    """Append one entry under the village's lock (taken here if the transaction has not yet):
+    the balance moves by a conditional UPDATE (refused below zero with `floor_at_zero`, for an
+    archived household with `only_active`), the entry is inserted with its chain hash and the
+    head moves on: three statements. The caller checks the key, if any, and validates the
+    points and the reason."""
+    head = lock_head(village_id)
+    conditions = [_household.c.id == household_id, _household.c.village_id == village_id]
+    if floor_at_zero:
+        conditions.append(_household.c.balance + points >= 0)
+    if only_active:
+        conditions.append(_household.c.status == "active")
+    row = db.session.execute(
+        update(_household)
+        .where(*conditions)
+        .values(balance=_household.c.balance + points)
+        .returning(_household.c.balance)
+    ).first()
+    if row is None:
+        _why_refused(village_id, household_id, points, only_active)
+    balance_after = row[0]
+    seq = head[0] + 1
+    fields = dict(
+        village_id=village_id,
+        seq=seq,
+        household_id=household_id,
+        kind=kind,
+        points=points,
+        balance_after=balance_after,
+        reason=reason[:300],
+        ref=ref,
+        key=key,
+        reverses_id=reverses_id,
+        created_by_id=actor_id,
+        created_at=at or utcnow(),
+    )
+    digest = entry_hash(prev_hash=head[1], **fields)
+    entry_id = db.session.execute(
+        insert(_entry).values(prev_hash=head[1], hash=digest, **fields).returning(_entry.c.id)
+    ).scalar_one()
+    if earning or kind in EARNING:
+        _add_earned(village_id, household_id, local_year(fields["created_at"]), points)
+    db.session.execute(
+        update(_village)
+        .where(_village.c.id == village_id)
+        .values(ledger_seq=seq, ledger_head=digest)
+    )
+    head[0], head[1] = seq, digest
+    expire_columns(Household, household_id, "balance")
+    expire_columns(Village, village_id, "ledger_seq", "ledger_head")
+    return Posted(
+        id=entry_id,
+        village_id=village_id,
+        seq=seq,
+        household_id=household_id,
+        kind=kind,
+        points=points,
+        balance_after=balance_after,
+        key=key,
+        reverses_id=reverses_id,
+        created_at=fields["created_at"],
+        hash=digest,
+    )
+
+
+def _why_refused(village_id: int, household_id: int, points: int, only_active: bool):
+    """The conditional UPDATE changed nothing: say why (a rare path, so one more read)."""
+    row = db.session.execute(
+        select(_household.c.balance, _household.c.status).where(
+            _household.c.id == household_id, _household.c.village_id == village_id
         )
+    ).first()
+    if row is None:
+        raise NotFound()
+    if only_active and row.status != "active":
+        raise HouseholdArchived()
+    raise InsufficientPoints(balance=row.balance, needed=-points)
+
+
+def _add_earned(village_id: int, household_id: int, year: int, points: int) -> None:
+    """Points earned in the year, kept beside the entry (stars and rank read it), one upsert."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    table = HouseholdYear.__table__
+    stmt = upsert(table).values(
+        village_id=village_id, household_id=household_id, year=year, earned=points
+    )
+    db.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[table.c.household_id, table.c.year],
+            set_={"earned": table.c.earned + stmt.excluded.earned},
+        )
+    )
 
 
 def _append(
@@ -87,64 +270,42 @@ def _append(
     reverses_id: int | None = None,
     earning: bool = False,
     floor_at_zero: bool = False,
+    only_active: bool = False,
     at: datetime | None = None,
-) -> LedgerEntry:
+) -> Posted:
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput(_l("A reason is required."))
     with transaction():
-        village = lock_village(village_id)
+        lock_head(village_id)
         if key is not None:
             existing = _by_key(village_id, key)
             if existing is not None:
-                return existing
-        household = _household(village_id, household_id)
-        balance_after = household.balance + points
-        if floor_at_zero and balance_after < 0:
-            raise InsufficientPoints(balance=household.balance, needed=-points)
-        seq = village.ledger_seq + 1
-        fields = dict(
-            village_id=village_id,
-            seq=seq,
-            household_id=household_id,
-            kind=kind,
-            points=points,
-            balance_after=balance_after,
-            reason=reason[:300],
-            ref=ref,
+                return _posted(existing)
+        return post_locked(
+            village_id,
+            household_id,
+            kind,
+            points,
+            reason=reason,
+            actor_id=actor_id,
             key=key,
+            ref=ref,
             reverses_id=reverses_id,
-            created_by_id=actor_id,
-            created_at=at or utcnow(),
+            earning=earning,
+            floor_at_zero=floor_at_zero,
+            only_active=only_active,
+            at=at,
         )
-        digest = entry_hash(prev_hash=village.ledger_head, **fields)
-        entry = LedgerEntry(prev_hash=village.ledger_head, hash=digest, **fields)
-        db.session.add(entry)
-        household.balance = balance_after
-        if earning or kind in EARNING:
-            _add_earned(village_id, household_id, local_year(fields["created_at"]), points)
-        village.ledger_seq = seq
-        village.ledger_head = digest
-        db.session.flush()
-        return entry
-
-
-def _add_earned(village_id: int, household_id: int, year: int, points: int) -> None:
-    row = db.session.execute(
-        select(HouseholdYear).where(
-            HouseholdYear.household_id == household_id, HouseholdYear.year == year
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        row = HouseholdYear(village_id=village_id, household_id=household_id, year=year, earned=0)
-        db.session.add(row)
-    row.earned += points
 
 
 def _positive(points: int) -> None:
     _check_points(points)
     if points < 0:
         raise InvalidInput(_l("Give the points as a positive number."))
+
+
+# ---------------------------------------------------------------- use cases
 
 
 def award(
@@ -157,7 +318,7 @@ def award(
     key: str | None = None,
     ref: str = "",
     at: datetime | None = None,
-) -> LedgerEntry:
+) -> Posted:
     """Add `points` (given positive) for a decided award."""
     _positive(points)
     return _append(
@@ -183,7 +344,7 @@ def deduct(
     key: str | None = None,
     ref: str = "",
     at: datetime | None = None,
-) -> LedgerEntry:
+) -> Posted:
     """Take `points` (given positive) away for a decided deduction; may go below zero."""
     _positive(points)
     return _append(
@@ -209,28 +370,23 @@ def redeem(
     key: str | None = None,
     ref: str = "",
     at: datetime | None = None,
-) -> LedgerEntry:
+) -> Posted:
     """Spend `points` (given positive). Raises InsufficientPoints rather than go below zero,
     HouseholdArchived for an archived household."""
     _positive(points)
-    with transaction():
-        lock_village(village_id)
-        if key is not None and (existing := _by_key(village_id, key)) is not None:
-            return existing
-        if not _household(village_id, household_id).active:
-            raise HouseholdArchived()
-        return _append(
-            village_id,
-            household_id,
-            "redeem",
-            -points,
-            reason=reason,
-            actor_id=actor_id,
-            key=key,
-            ref=ref,
-            floor_at_zero=True,
-            at=at,
-        )
+    return _append(
+        village_id,
+        household_id,
+        "redeem",
+        -points,
+        reason=reason,
+        actor_id=actor_id,
+        key=key,
+        ref=ref,
+        floor_at_zero=True,
+        only_active=True,
+        at=at,
+    )
 
 
 def adjust(
@@ -242,7 +398,7 @@ def adjust(
     *,
     key: str | None = None,
     ref: str = "",
-) -> LedgerEntry:
+) -> Posted:
     """A village admin's direct correction (signed), always with a reason and an audit record."""
     from ..audit import record
 
@@ -276,7 +432,7 @@ def open_balance(
     reason: str = "期初积分",
     *,
     at: datetime | None = None,
-) -> LedgerEntry:
+) -> Posted:
     """The balance carried over from the paper ledger: at most one per household."""
     _check_points(points)
     return _append(
@@ -298,23 +454,23 @@ def reverse(
     actor_id: int | None,
     *,
     floor_at_zero: bool = False,
-) -> LedgerEntry:
+) -> Posted:
     """Post the opposite of an entry, pointing at it. An entry is reversed at most once; a
     reversal itself cannot be reversed. `floor_at_zero` refuses a reversal that would take the
     balance below zero (reversing an award already spent)."""
     with transaction():
-        lock_village(village_id)
+        lock_head(village_id)
         original = db.session.execute(
-            select(LedgerEntry).where(
-                LedgerEntry.id == entry_id, LedgerEntry.village_id == village_id
-            )
-        ).scalar_one_or_none()
+            select(
+                _entry.c.id, _entry.c.kind, _entry.c.points, _entry.c.household_id, _entry.c.ref
+            ).where(_entry.c.id == entry_id, _entry.c.village_id == village_id)
+        ).first()
         if original is None:
             raise NotFound()
         if original.kind == "reverse":
             raise InvalidInput(_l("A reversal cannot itself be reversed."))
         already = db.session.execute(
-            select(LedgerEntry.id).where(LedgerEntry.reverses_id == entry_id)
+            select(_entry.c.id).where(_entry.c.reverses_id == entry_id)
         ).first()
         if already is not None:
             raise AlreadyReversed()
@@ -330,3 +486,47 @@ def reverse(
             earning=original.kind in EARNING,
             floor_at_zero=floor_at_zero,
         )
+
+
+# ---------------------------------------------------------------- ranks
+
+
+def recompute_ranks(village_id: int, now: datetime | None = None) -> int:
+    """Rank every active household of the village by points earned this year (none earned is 0,
+    a negative year ranks below it), in one statement, replacing the village's ranks in one
+    transaction: readers see the old ranks until it commits. Returns how many were ranked."""
+    from sqlalchemy import delete, func, literal
+
+    from .models import HouseholdRank
+
+    now = now or utcnow()
+    year = local_year(now)
+    hy = HouseholdYear.__table__
+    earned = func.coalesce(hy.c.earned, 0)
+    active = (_household.c.village_id == village_id) & (_household.c.status == "active")
+    total = select(func.count()).select_from(_household).where(active).scalar_subquery()
+    ranked = (
+        select(
+            _household.c.id,
+            _household.c.village_id,
+            literal(year),
+            func.rank().over(order_by=earned.desc()),
+            total,
+            earned,
+            literal(now),
+        )
+        .select_from(
+            _household.outerjoin(hy, (hy.c.household_id == _household.c.id) & (hy.c.year == year))
+        )
+        .where(active)
+    )
+    table = HouseholdRank.__table__
+    with transaction():
+        db.session.execute(delete(table).where(table.c.village_id == village_id))
+        result = db.session.execute(
+            insert(table).from_select(
+                ["household_id", "village_id", "year", "rank", "of", "earned", "computed_at"],
+                ranked,
+            )
+        )
+        return result.rowcount

@@ -46,12 +46,30 @@ def waiting_count(village_id: int) -> int:
 
 
 def search_households(village_id: int, q: str, limit: int = 20) -> list[Household]:
-    query = select(Household).where(
+    """Active households by number (its start) or the head's name (its first characters): two
+    reads along indexes, so the picker is as quick in a village of 100,000 as of 100."""
+    base = select(Household).where(
         Household.village_id == village_id, Household.status == "active"
     )
-    if q:
-        query = query.where((Household.number == q) | Household.head_name.like(f"%{q}%"))
-    return db.session.scalars(query.order_by(Household.number).limit(limit)).all()
+    if not q:
+        return db.session.scalars(base.order_by(Household.number).limit(limit)).all()
+    end = q + "\U0010ffff"
+    by_number = db.session.scalars(
+        base.where(Household.number >= q, Household.number < end)
+        .order_by(Household.number)
+        .limit(limit)
+    ).all()
+    by_name = db.session.scalars(
+        base.where(Household.head_name >= q, Household.head_name < end)
+        .order_by(Household.head_name, Household.number)
+        .limit(limit)
+    ).all()
+    seen, found = set(), []
+    for h in [*by_number, *by_name]:
+        if h.id not in seen:
+            seen.add(h.id)
+            found.append(h)
+    return found[:limit]
 
 
 def households_for_batch(village_id: int, group: str) -> list[Household]:

@@ -567,7 +567,8 @@ def post_item(village_id: int, item_id: int, now: datetime | None = None) -> boo
 
 def post_due(now: datetime | None = None, village_id: int | None = None) -> int:
     """Post every item whose notice period ended with no open objection; record each village's
-    chain head for the day. Returns how many items this run posted."""
+    chain head for the day and rank its households afresh. Returns how many items this run
+    posted."""
     now = now or utcnow()
     q = select(NoticeItem.village_id, NoticeItem.id).where(
         NoticeItem.status == "notice",
@@ -584,6 +585,7 @@ def post_due(now: datetime | None = None, village_id: int | None = None) -> int:
         villages = villages.where(Village.id == village_id)
     for vid in db.session.scalars(villages).all():
         record_head(vid, now)
+        ledger.recompute_ranks(vid, now)  # ranks are as of this run (shown with its time)
     return posted
 
 

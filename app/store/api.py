@@ -12,11 +12,11 @@ from sqlalchemy import select
 
 from ..errors import Forbidden, InvalidInput
 from ..extensions import csrf, db
-from ..ledger.queries import standing
+from ..ledger.queries import stars
 from ..villages.models import Village
 from . import qr, services
 from .errors import NoVenue
-from .models import Item, Redemption
+from .models import Item
 from .openapi import document
 
 bp = Blueprint("store_api", __name__, url_prefix="/api/v1")
@@ -103,16 +103,17 @@ def scan_json(scan: services.Scan, items: list[Item]) -> dict:
             "number": h.number,
             "head": h.head_name,
             "balance": h.balance,
-            "stars": standing(h)["stars"],
+            "stars": stars(h),
         },
         "resident": person(scan.resident),
         "residents": [person(r) for r in (scan.residents if scan.resident is None else [])],
         "source": scan.source,
         "pin_required": scan.pin_required,
+        "code": scan.token,
     }
 
 
-def redemption_json(r: Redemption) -> dict:
+def redemption_json(r: services.Receipt) -> dict:
     return {
         "id": r.id,
         "total": r.total,
@@ -128,16 +129,16 @@ def redemption_json(r: Redemption) -> dict:
             for line in r.lines
         ],
         "household": {
-            "public_id": r.household.public_id,
-            "number": r.household.number,
-            "head": r.household.head_name,
+            "public_id": r.household_public_id,
+            "number": r.household_number,
+            "head": r.household_head,
         },
-        "resident": {"id": r.resident.id, "name": r.resident.name},
-        "venue": r.venue.name,
+        "resident": {"id": r.resident_id, "name": r.resident_name},
+        "venue": r.venue,
         "source": r.source,
         "request_id": r.request_id,
         "created_at": r.created_at.isoformat() + "Z",
-        "voided": r.voided_at is not None,
+        "voided": r.voided,
     }
 
 
@@ -200,7 +201,7 @@ def void_redemption(redemption_id: int):
     admin = current_user.role == "village_admin"
     if not admin and current_user.venue_id is None:
         raise NoVenue()
-    r = services.void(
+    voided = services.void(
         current_user.village_id,
         redemption_id,
         current_user.id,
@@ -208,11 +209,11 @@ def void_redemption(redemption_id: int):
         venue_id=current_user.venue_id,
         reason=reason,
     )
-    body = redemption_json(r)
+    body = redemption_json(voided.receipt)
     body["reversal"] = {
-        "entry_id": r.void_entry_id,
-        "points": r.total,
-        "balance_after": services.void_balance(r),
+        "entry_id": voided.entry_id,
+        "points": voided.receipt.total,
+        "balance_after": voided.balance_after,
     }
     return body
 

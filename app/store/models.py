@@ -153,7 +153,8 @@ class RedemptionLine(db.Model):
 class PayCode(db.Model):
     """A resident's pay code (动态码), issued by the server when the phone shows it. Accepted until
     `expires_at`, or until `held_until` once a counter looked it up; `used_at` is set by the one
-    redemption that uses it (a conditional update, so two clerks cannot both use it)."""
+    redemption that uses it (a conditional update, so two clerks cannot both use it). Nothing
+    points at a pay code, so housekeeping may delete old ones."""
 
     __tablename__ = "pay_code"
     __table_args__ = (Index("ix_pay_code_resident", "resident_id", "issued_at"),)
@@ -166,4 +167,3 @@ class PayCode(db.Model):
     expires_at: Mapped[datetime] = mapped_column(index=True)
     held_until: Mapped[datetime | None]
     used_at: Mapped[datetime | None]
-    redemption_id: Mapped[int | None] = mapped_column(ForeignKey("redemption.id"))

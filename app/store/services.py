@@ -10,11 +10,12 @@ the stock, the meal limits and the card's daily cap, and only then lowers stock 
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 from werkzeug.security import check_password_hash
 
 from ..audit import record
@@ -25,7 +26,6 @@ from ..errors import (
     DomainError,
     Forbidden,
     HouseholdArchived,
-    InsufficientPoints,
     InvalidInput,
     NotFound,
 )
@@ -401,6 +401,14 @@ class Scan:
     def source(self) -> str:
         return self.code.kind
 
+    @property
+    def token(self) -> str:
+        """The code as a signed token: what the counter sends with the redemption, so a number
+        typed once is not a guess the second time."""
+        if self.code.kind == "card":
+            return codes.card_token(self.household.public_id, self.household.card_version)
+        return codes.pay_token(self.code.number)
+
 
 def _parse(text: str) -> codes.Code | None:
     try:
@@ -416,22 +424,20 @@ def _code_limits(clerk_id: int, venue_id: int) -> list[throttle.Limit]:
     ]
 
 
-def _live_pay_code(village_id: int, number: str, now) -> PayCode | None:
-    """The pay code with this number if it is still accepted here, else None. Unknown, expired,
-    used and another village's codes are all None: a counter cannot tell them apart."""
-    code = db.session.execute(
-        select(PayCode).where(PayCode.number == number).execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if code is None or code.village_id != village_id or code.used_at is not None:
-        return None
-    if code.expires_at <= now and (code.held_until is None or code.held_until <= now):
-        return None
-    return code
+def _is_live(pay: PayCode | None, village_id: int, now) -> bool:
+    """Unknown, expired, used and another village's codes are all not live: a counter cannot
+    tell them apart."""
+    return (
+        pay is not None
+        and pay.village_id == village_id
+        and pay.used_at is None
+        and (pay.expires_at > now or (pay.held_until is not None and pay.held_until > now))
+    )
 
 
 def _resolve(village_id: int, code: codes.Code | None, now) -> Scan:
-    """The household (and resident) a parsed code names, inside the caller's transaction.
-    Raises CodeUnknown, CardReplaced or OtherVillage (a card only)."""
+    """The household (and resident) a parsed code names. Raises CodeUnknown, CardReplaced or
+    OtherVillage (a card only: a card cannot be guessed, so it may say where it is from)."""
     if code is None:
         raise CodeUnknown()
     if code.kind == "card":
@@ -448,58 +454,58 @@ def _resolve(village_id: int, code: codes.Code | None, now) -> Scan:
             raise CardReplaced()
         resident, pay_code_id = None, None
     else:
-        pay = _live_pay_code(village_id, code.number, now)
-        resident = db.session.get(Resident, pay.resident_id) if pay else None
+        pay = db.session.scalar(select(PayCode).where(PayCode.number == code.number))
+        live = _is_live(pay, village_id, now)
+        resident = db.session.get(Resident, pay.resident_id) if live else None
         if resident is None or resident.status != "active":
             raise CodeUnknown()
         pay_code_id = pay.id
-        household = db.session.execute(
-            select(Household)
-            .where(Household.id == resident.household_id)
-            .execution_options(populate_existing=True)
-        ).scalar_one()
+        household = db.session.get(Household, resident.household_id, populate_existing=True)
     residents = [r for r in household.residents if r.status == "active"]
     return Scan(code, household, resident, residents, pay_code_id=pay_code_id)
 
 
-class _Guard:
-    """The code-guessing budget around one lookup or redemption, inside its transaction: checks
-    the budget first when the code could be a guess, counts a CodeUnknown. What it decides is
-    committed even when the action fails, so the error is raised after the commit."""
+def _guarded(village_id: int, clerk_id: int, venue_id: int, code, evaluate):
+    """Run `evaluate()` against the code-guessing budget of the clerk and the counter. What a
+    person could guess (a typed number, text that is no code of ours) is counted before it is
+    evaluated and refused unevaluated while the budget is spent, so the limit is exact however
+    many requests arrive at once; a right one gives its count back. A signed QR cannot be
+    guessed: it is evaluated always, and counted only when it fails."""
+    limits = _code_limits(clerk_id, venue_id)
+    guessable = code is None or not code.signed
+    if guessable:
+        refused = throttle.reserve(limits)
+        if refused is not None:
+            if refused.first:
+                _record_code_limit(village_id, clerk_id, venue_id, refused)
+            raise TooManyCodes(minutes=refused.minutes)
+    try:
+        result = evaluate()
+    except CodeUnknown:
+        if not guessable:
+            refused = throttle.reserve(limits)
+            if refused is not None and refused.first:
+                _record_code_limit(village_id, clerk_id, venue_id, refused)
+        raise
+    except DomainError:
+        if guessable:  # the code was right; something else (stock, points...) said no
+            throttle.refund(limits)
+        raise
+    if guessable:
+        throttle.refund(limits)
+    return result
 
-    def __init__(self, village_id: int, clerk_id: int, venue_id: int, code):
-        self.village_id, self.clerk_id, self.venue_id = village_id, clerk_id, venue_id
-        self.limits = _code_limits(clerk_id, venue_id)
-        self.guessable = code is None or not code.signed
-        self.error: DomainError | None = None
 
-    def check(self) -> bool:
-        if not self.guessable:
-            return True
-        refused = throttle.check(self.limits)
-        if refused is None:
-            return True
-        if refused.first:
-            record(
-                self.village_id,
-                self.clerk_id,
-                "counter.code_limit",
-                f"venue:{self.venue_id}",
-                f"{refused.limit.key} {refused.limit.limit}/{refused.limit.minutes}min",
-            )
-        self.error = TooManyCodes(minutes=refused.minutes)
-        return False
-
-    def failed(self, error: DomainError) -> None:
-        if isinstance(error, CodeUnknown):
-            if not self.guessable:
-                throttle.check(self.limits)
-            throttle.count(self.limits)
-        self.error = error
-
-    def raise_if_failed(self) -> None:
-        if self.error is not None:
-            raise self.error
+def _record_code_limit(village_id, clerk_id, venue_id, refused: throttle.Refused) -> None:
+    """The village admin sees in the audit log that a counter ran out of failed codes."""
+    with transaction():
+        record(
+            village_id,
+            clerk_id,
+            "counter.code_limit",
+            f"venue:{venue_id}",
+            f"{refused.limit.key} {refused.limit.limit}/{refused.limit.minutes}min",
+        )
 
 
 def lookup(village_id: int, venue_id: int, clerk_id: int, text: str) -> Scan:
@@ -507,26 +513,207 @@ def lookup(village_id: int, venue_id: int, clerk_id: int, text: str) -> Scan:
     accepted for HOLD_SECONDS while the clerk picks items. Raises CodeUnknown (unknown, expired,
     used, another village's pay code), CardReplaced, OtherVillage, TooManyCodes."""
     code = _parse(text)
-    guard = _Guard(village_id, clerk_id, venue_id, code)
-    scan = None
-    with transaction():
-        if guard.check():
+
+    def evaluate() -> Scan:
+        with transaction():
             now = utcnow()
-            try:
-                scan = _resolve(village_id, code, now)
-            except (CodeUnknown, CardReplaced, OtherVillage) as e:
-                guard.failed(e)
-            else:
-                if scan.pay_code_id is not None:
-                    db.session.execute(
-                        update(PayCode)
-                        .where(PayCode.id == scan.pay_code_id)
-                        .values(held_until=now + timedelta(seconds=codes.HOLD_SECONDS))
-                    )
-    guard.raise_if_failed()
+            scan = _resolve(village_id, code, now)
+            if scan.pay_code_id is not None:
+                held = db.session.execute(
+                    update(PayCode)
+                    .where(PayCode.id == scan.pay_code_id, PayCode.used_at.is_(None))
+                    .values(held_until=now + timedelta(seconds=codes.HOLD_SECONDS))
+                )
+                if held.rowcount != 1:  # used by another counter a moment ago
+                    raise CodeUnknown()
+            return scan
+
+    scan = _guarded(village_id, clerk_id, venue_id, code, evaluate)
     village = db.session.get(Village, village_id)
     scan.pin_required = scan.source == "card" and village.card_pin_required
     return scan
+
+
+def _pin_limit(household_id: int) -> throttle.Limit:
+    return throttle.Limit(f"pin:{household_id}", PIN_MAX_FAILURES, PIN_LOCK_MINUTES)
+
+
+def _verify_pin(village_id: int, card_pin_required: bool, household_id: int, pin_hash, pin):
+    """Before the redemption's transaction: when the village requires a PIN for a card, check it
+    (the hash is slow by design, so never under the ledger lock). The attempt is reserved before
+    the hash is compared and given back when the PIN is right, so exactly PIN_MAX_FAILURES
+    wrong PINs are ever compared in a window, however many arrive at once. Raises PinRequired,
+    PinNotSet, PinLocked, WrongPin."""
+    if not card_pin_required:
+        return
+    if not pin:
+        raise PinRequired()
+    pin = rules.clean_pin(pin)
+    if not pin_hash:
+        raise PinNotSet()
+    limit = _pin_limit(household_id)
+    refused = throttle.reserve([limit])
+    if refused is not None:
+        raise PinLocked(minutes=refused.minutes)
+    if not check_password_hash(pin_hash, pin):
+        raise WrongPin()  # the reservation stays: it was a wrong PIN
+    throttle.refund([limit])  # a right PIN is no failure
+
+
+def _fingerprint(venue_id: int, code_text: str, wanted: dict, resident_id) -> str:
+    """What a request asked for, so that a reused request_id with another body is refused."""
+    body = [venue_id, (code_text or "").strip(), resident_id, sorted(wanted.items())]
+    return hashlib.sha256(json.dumps(body).encode()).hexdigest()
+
+
+def _by_request(village_id: int, request_id: str) -> Redemption | None:
+    return db.session.execute(
+        select(Redemption)
+        .where(Redemption.village_id == village_id, Redemption.request_id == request_id)
+        .options(selectinload(Redemption.lines))
+    ).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class Line:
+    item_id: int
+    name: str
+    qty: int
+    points: int  # unit price charged (after any age tier)
+    slot: str | None
+    goods: bool  # has stock
+    daily_limit: int | None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A redemption as the counter shows it, built from values in hand: answering a clerk
+    never loads back what was just written."""
+
+    id: int
+    village_id: int
+    venue_id: int
+    venue: str
+    household_id: int
+    household_public_id: str
+    household_number: str
+    household_head: str
+    resident_id: int
+    resident_name: str
+    clerk_id: int
+    source: str
+    request_id: str
+    total: int
+    balance_after: int
+    entry_id: int | None
+    lines: tuple[Line, ...]
+    created_at: datetime
+    voided: bool = False
+
+
+def receipt_of(r: Redemption) -> Receipt:
+    """The receipt of a redemption read from the database (a replay, a void, a list)."""
+    household, resident, venue = r.household, r.resident, r.venue
+    return Receipt(
+        id=r.id,
+        village_id=r.village_id,
+        venue_id=r.venue_id,
+        venue=venue.name,
+        household_id=r.household_id,
+        household_public_id=household.public_id,
+        household_number=household.number,
+        household_head=household.head_name,
+        resident_id=r.resident_id,
+        resident_name=resident.name,
+        clerk_id=r.clerk_id,
+        source=r.source,
+        request_id=r.request_id,
+        total=r.total,
+        balance_after=r.balance_after,
+        entry_id=r.entry_id,
+        lines=tuple(
+            Line(line.item_id, line.name, line.qty, line.points, line.slot, False, None)
+            for line in r.lines
+        ),
+        created_at=r.created_at,
+        voided=r.voided_at is not None,
+    )
+
+
+def _replay(existing: Redemption, fingerprint: str) -> tuple[Receipt, bool]:
+    if existing.request_hash not in (None, fingerprint):
+        raise RequestReused()
+    return receipt_of(existing), False
+
+
+@dataclass
+class _Plan:
+    """Everything about a redemption that can be known before the ledger lock: who, what, at
+    what price. The locked part only re-checks what may have changed and writes."""
+
+    village_id: int
+    venue_id: int
+    venue: str
+    household: Household
+    resident: Resident
+    source: str
+    pay_code_id: int | None
+    card_version: int | None
+    card_daily_cap: int
+    lines: list[Line]
+
+    @property
+    def total(self) -> int:
+        return sum(line.points * line.qty for line in self.lines)
+
+
+def _plan(village, venue_id: int, code, wanted: dict, resident_id, pin) -> _Plan:
+    """Read, outside the lock, what the redemption needs; raise what can be known already."""
+    venue = db.session.get(Venue, venue_id)
+    if venue is None or venue.village_id != village.id:
+        raise NotFound()
+    scan = _resolve(village.id, code, utcnow())
+    household = scan.household
+    if scan.source == "card":
+        _verify_pin(
+            village.id, village.card_pin_required, household.id, household.card_pin_hash, pin
+        )
+    resident = _resident_for(scan, resident_id)
+    items = db.session.execute(
+        select(Item).where(Item.id.in_(wanted), Item.venue_id == venue.id, Item.active.is_(True))
+    ).scalars()
+    by_id = {i.id: i for i in items}
+    missing = [i for i in wanted if i not in by_id]
+    if missing:
+        raise InvalidInput(_l("Item %(id)s is not sold at this venue."), id=missing[0])
+    year = rules.local_day(utcnow()).year
+    lines = [
+        Line(
+            item_id=i.id,
+            name=i.name,
+            qty=qty,
+            points=rules.meal_price(i.points, resident.birth_year, village.meal_age_tiers, year)
+            if i.is_meal
+            else i.points,
+            slot=i.slot,
+            goods=i.stock is not None,
+            daily_limit=i.daily_limit,
+        )
+        for item_id, qty in wanted.items()
+        for i in (by_id[item_id],)
+    ]
+    return _Plan(
+        village_id=village.id,
+        venue_id=venue.id,
+        venue=venue.name,
+        household=household,
+        resident=resident,
+        source=scan.source,
+        pay_code_id=scan.pay_code_id,
+        card_version=household.card_version if scan.source == "card" else None,
+        card_daily_cap=village.card_daily_cap,
+        lines=lines,
+    )
 
 
 def _resident_for(scan: Scan, resident_id) -> Resident:
@@ -542,62 +729,6 @@ def _resident_for(scan: Scan, resident_id) -> Resident:
     raise InvalidInput(_l("Choose which member of the household takes the goods."))
 
 
-def _pin_limit(household_id: int) -> throttle.Limit:
-    return throttle.Limit(f"pin:{household_id}", PIN_MAX_FAILURES, PIN_LOCK_MINUTES)
-
-
-def _verify_pin(village_id: int, code: codes.Code | None, pin) -> None:
-    """Before the redemption's transaction: when the village requires a PIN for a card, check it
-    (the hash is slow by design, so never under the ledger lock). The attempt is reserved before
-    the hash is compared and given back when the PIN is right, so exactly PIN_MAX_FAILURES
-    wrong PINs are ever compared in a window, however many arrive at once. Raises PinRequired,
-    PinNotSet, PinLocked, WrongPin."""
-    if code is None or code.kind != "card":
-        return
-    village = db.session.get(Village, village_id)
-    if not village.card_pin_required:
-        return
-    household = db.session.execute(
-        select(Household.id, Household.card_pin_hash).where(
-            Household.public_id == code.household_public_id, Household.village_id == village_id
-        )
-    ).first()
-    if household is None:
-        return  # the redemption itself says what is wrong with the card
-    if not pin:
-        raise PinRequired()
-    pin = rules.clean_pin(pin)
-    if not household.card_pin_hash:
-        raise PinNotSet()
-    limit = _pin_limit(household.id)
-    refused = throttle.reserve([limit])
-    if refused is not None:
-        raise PinLocked(minutes=refused.minutes)
-    if not check_password_hash(household.card_pin_hash, pin):
-        raise WrongPin()  # the reservation stays: it was a wrong PIN
-    throttle.refund([limit])  # a right PIN is no failure
-
-
-def _fingerprint(venue_id: int, code_text: str, wanted: dict, resident_id) -> str:
-    """What a request asked for, so that a reused request_id with another body is refused."""
-    body = [venue_id, (code_text or "").strip(), resident_id, sorted(wanted.items())]
-    return hashlib.sha256(json.dumps(body).encode()).hexdigest()
-
-
-def _by_request(village_id: int, request_id: str) -> Redemption | None:
-    return db.session.execute(
-        select(Redemption).where(
-            Redemption.village_id == village_id, Redemption.request_id == request_id
-        )
-    ).scalar_one_or_none()
-
-
-def _replay(existing: Redemption, fingerprint: str) -> tuple[Redemption, bool]:
-    if existing.request_hash not in (None, fingerprint):
-        raise RequestReused()
-    return existing, False
-
-
 def redeem(
     village_id: int,
     venue_id: int,
@@ -608,8 +739,8 @@ def redeem(
     *,
     pin=None,
     resident_id=None,
-) -> tuple[Redemption, bool]:
-    """Turn a scanned code into goods or meals. Returns (redemption, created); the same
+) -> tuple[Receipt, bool]:
+    """Turn a scanned code into goods or meals. Returns (receipt, created); the same
     request_id again returns the first redemption and created=False, or raises RequestReused
     when it came with a different body.
 
@@ -617,6 +748,10 @@ def redeem(
     TooManyCodes, PinRequired/WrongPin/PinNotSet/PinLocked, InsufficientPoints, OutOfStock,
     MealLimit, CardDailyCap, HouseholdArchived. Nothing is written unless everything passes
     (but a failed code or PIN is counted).
+
+    Everything that does not need the ledger lock - checking the request, reading the code,
+    the household, the items and their prices, the PIN - happens before it; under the lock only
+    what may have changed meanwhile is checked, in the statements that write.
     """
     request_id = rules.clean_request_id(request_id)
     wanted = rules.clean_lines(lines)
@@ -629,171 +764,240 @@ def redeem(
     if existing is not None:  # a retry of an answered request: no lock, no PIN, no code
         return _replay(existing, fingerprint)
     code = _parse(code_text)
-    _verify_pin(village_id, code, pin)
+    village = db.session.get(Village, village_id)
+    plan = _guarded(
+        village_id,
+        clerk_id,
+        venue_id,
+        code,
+        lambda: _plan(village, venue_id, code, wanted, resident_id, pin),
+    )
     try:
-        result = _redeem(
-            village_id, venue_id, clerk_id, code, wanted, request_id, fingerprint, resident_id
-        )
+        return _write(plan, clerk_id, request_id, fingerprint), True
     except IntegrityError:
-        # Only a concurrent twin of this request can get here (the village lock serialises the
+        # Only a concurrent twin of this request gets here (the ledger lock serialises the
         # rest): the unique request id refused it, so answer with the one that won.
         db.session.rollback()
         existing = _by_request(village_id, request_id)
         if existing is None:
             raise
-        result = _replay(existing, fingerprint)
-    return result
+        return _replay(existing, fingerprint)
+    except _CodeGone:  # used or expired between the reading and the lock
+        db.session.rollback()
+        _guarded(village_id, clerk_id, venue_id, code, _raise_unknown)
+        raise AssertionError("unreachable") from None
 
 
-def _redeem(village_id, venue_id, clerk_id, code, wanted, request_id, fingerprint, resident_id):
-    guard = _Guard(village_id, clerk_id, venue_id, code)
+class _CodeGone(Exception):
+    pass
+
+
+def _raise_unknown():
+    raise CodeUnknown()
+
+
+_redemption = Redemption.__table__
+_line = RedemptionLine.__table__
+_item = Item.__table__
+_pay_code = PayCode.__table__
+
+
+def _next_redemption_id() -> int | None:
+    """On PostgreSQL the id comes from the table's sequence, before the lock (other villages
+    insert at the same time); on SQLite the lock is the database's, and max + 1 under it."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return None
+    return db.session.scalar(text("SELECT nextval(pg_get_serial_sequence('redemption', 'id'))"))
+
+
+def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Receipt:
+    """The locked part: a handful of statements, each a check and a write at once."""
+    total = plan.total
+    household = plan.household
     with transaction():
-        village = ledger.lock_village(village_id)
-        existing = _by_request(village_id, request_id)
-        if existing is not None:
-            return _replay(existing, fingerprint)
-        venue = get_venue(village_id, venue_id)
-        now = utcnow()
-        scan = None
-        if guard.check():
-            try:
-                scan = _resolve(village_id, code, now)
-            except (CodeUnknown, CardReplaced, OtherVillage) as e:
-                guard.failed(e)
-        if scan is not None:
-            return _record_redemption(
-                village, venue, clerk_id, scan, wanted, request_id, fingerprint, resident_id, now
+        redemption_id = _next_redemption_id()
+        ledger.lock_head(plan.village_id)
+        if redemption_id is None:
+            redemption_id = db.session.scalar(
+                select(func.coalesce(func.max(_redemption.c.id), 0) + 1)
             )
-    guard.raise_if_failed()
-
-
-def _record_redemption(
-    village, venue, clerk_id, scan, wanted, request_id, fingerprint, resident_id, now
-):
-    household = scan.household
-    resident = _resident_for(scan, resident_id)
-    items = {
-        i.id: i
-        for i in db.session.execute(
-            select(Item)
-            .where(Item.id.in_(wanted), Item.venue_id == venue.id, Item.active.is_(True))
-            .execution_options(populate_existing=True)
-        ).scalars()
-    }
-    missing = [i for i in wanted if i not in items]
-    if missing:
-        raise InvalidInput(_l("Item %(id)s is not sold at this venue."), id=missing[0])
-    today = rules.local_day(now)
-    prices = {
-        item.id: rules.meal_price(
-            item.points, resident.birth_year, village.meal_age_tiers, today.year
+        now = utcnow()
+        today = rules.local_day(now)
+        if plan.pay_code_id is not None:
+            used = db.session.execute(
+                update(_pay_code)
+                .where(
+                    _pay_code.c.id == plan.pay_code_id,
+                    _pay_code.c.used_at.is_(None),
+                    or_(_pay_code.c.expires_at > now, _pay_code.c.held_until > now),
+                )
+                .values(used_at=now)
+            )
+            if used.rowcount != 1:
+                raise _CodeGone()
+        meals = [line for line in plan.lines if line.slot]
+        if meals:
+            _check_meal_limits(plan.resident, meals, today)
+        if plan.source == "card":
+            _check_card(plan, today, total)
+        goods = [line for line in plan.lines if line.goods]
+        if goods:
+            _take_stock(goods)
+        if total:
+            what = "、".join(f"{line.name}×{line.qty}" for line in plan.lines)
+            posted = ledger.post_locked(
+                plan.village_id,
+                household.id,
+                "redeem",
+                -total,
+                reason=f"{plan.venue}: {what}",
+                actor_id=clerk_id,
+                key=f"redemption:{request_id}",
+                ref=f"redemption:{redemption_id}",
+                floor_at_zero=True,
+                only_active=True,
+                at=now,
+            )
+            entry_id, balance_after = posted.id, posted.balance_after
+        else:
+            row = db.session.execute(
+                select(Household.balance, Household.status).where(Household.id == household.id)
+            ).one()
+            if row.status != "active":
+                raise HouseholdArchived()
+            entry_id, balance_after = None, row.balance
+        db.session.execute(
+            insert(_redemption).values(
+                id=redemption_id,
+                village_id=plan.village_id,
+                venue_id=plan.venue_id,
+                household_id=household.id,
+                resident_id=plan.resident.id,
+                clerk_id=clerk_id,
+                request_id=request_id,
+                request_hash=fingerprint,
+                source=plan.source,
+                total=total,
+                balance_after=balance_after,
+                entry_id=entry_id,
+                day=today,
+                created_at=now,
+            )
         )
-        if item.is_meal
-        else item.points
-        for item in items.values()
-    }
-    total = sum(prices[i] * qty for i, qty in wanted.items())
-
-    # The whole batch against the balance, then stock, meal limits and the card's cap.
-    if not household.active:
-        raise HouseholdArchived()
-    if total > household.balance:
-        raise InsufficientPoints(balance=household.balance, needed=total)
-    for item_id, qty in wanted.items():
-        item = items[item_id]
-        if item.stock is not None and item.stock < qty:
-            raise OutOfStock(item=item.name, stock=item.stock)
-    _check_meal_limits(resident, items, wanted, today)
-    if scan.source == "card":
-        spent = _card_spent_today(household.id, today)
-        if spent + total > village.card_daily_cap:
-            raise CardDailyCap(cap=village.card_daily_cap, spent=spent)
-
-    redemption = Redemption(
-        village_id=village.id,
-        venue_id=venue.id,
+        db.session.execute(
+            insert(_line),
+            [
+                dict(
+                    redemption_id=redemption_id,
+                    item_id=line.item_id,
+                    name=line.name,
+                    qty=line.qty,
+                    points=line.points,
+                    slot=line.slot,
+                )
+                for line in plan.lines
+            ],
+        )
+    return Receipt(
+        id=redemption_id,
+        village_id=plan.village_id,
+        venue_id=plan.venue_id,
+        venue=plan.venue,
         household_id=household.id,
-        resident_id=resident.id,
+        household_public_id=household.public_id,
+        household_number=household.number,
+        household_head=household.head_name,
+        resident_id=plan.resident.id,
+        resident_name=plan.resident.name,
         clerk_id=clerk_id,
+        source=plan.source,
         request_id=request_id,
-        request_hash=fingerprint,
-        source=scan.source,
         total=total,
-        balance_after=household.balance - total,
-        day=today,
+        balance_after=balance_after,
+        entry_id=entry_id,
+        lines=tuple(plan.lines),
         created_at=now,
     )
-    db.session.add(redemption)
-    for item_id, qty in wanted.items():
-        item = items[item_id]
-        if item.stock is not None:
-            item.stock -= qty
-        redemption.lines.append(
-            RedemptionLine(
-                item_id=item.id, name=item.name, qty=qty, points=prices[item_id], slot=item.slot
-            )
-        )
-    db.session.flush()
-    if scan.pay_code_id is not None:
-        used = db.session.execute(
-            update(PayCode)
-            .where(PayCode.id == scan.pay_code_id, PayCode.used_at.is_(None))
-            .values(used_at=now, redemption_id=redemption.id)
-        )
-        if used.rowcount != 1:  # pragma: no cover - the village lock serialises redemptions
-            raise CodeUnknown()
-    if total:
-        what = "、".join(f"{line.name}×{line.qty}" for line in redemption.lines)
-        entry = ledger.redeem(
-            village.id,
-            household.id,
-            total,
-            f"{venue.name}: {what}",
-            clerk_id,
-            key=f"redemption:{request_id}",
-            ref=f"redemption:{redemption.id}",
-            at=now,
-        )
-        redemption.entry_id = entry.id
-        redemption.balance_after = entry.balance_after
-    db.session.flush()
-    return redemption, True
 
 
-def _check_meal_limits(resident: Resident, items: dict, wanted: dict, today) -> None:
+def _take_stock(goods: list[Line]) -> None:
+    """Lower the stock of every goods line in one conditional UPDATE: each row only if it has
+    enough (and is still on sale). Fewer rows changed than lines means one ran out."""
+    wanted = {line.item_id: line.qty for line in goods}
+    qty = case(wanted, value=_item.c.id)
+    changed = db.session.execute(
+        update(_item)
+        .where(_item.c.id.in_(wanted), _item.c.active.is_(True), _item.c.stock >= qty)
+        .values(stock=_item.c.stock - qty)
+    ).rowcount
+    if changed == len(wanted):
+        for item_id in wanted:
+            ledger.expire_columns(Item, item_id, "stock")
+        return
+    for item_id, name, stock in db.session.execute(
+        select(_item.c.id, _item.c.name, _item.c.stock).where(_item.c.id.in_(wanted))
+    ):
+        if stock is None or stock < wanted[item_id]:
+            raise OutOfStock(item=name, stock=stock or 0)
+    raise OutOfStock(item=goods[0].name, stock=0)  # taken off sale meanwhile
+
+
+def _check_meal_limits(resident: Resident, meals: list[Line], today) -> None:
+    """At most each meal's daily limit per resident per slot (voided meals do not count)."""
     by_slot: dict[str, tuple[int, int]] = {}  # slot -> (qty in this batch, limit)
-    for item_id, qty in wanted.items():
-        item = items[item_id]
-        if item.is_meal:
-            count, limit = by_slot.get(item.slot, (0, item.daily_limit or 1))
-            by_slot[item.slot] = (count + qty, min(limit, item.daily_limit or 1))
-    for slot, (count, limit) in by_slot.items():
-        had = db.session.scalar(
-            select(func.coalesce(func.sum(RedemptionLine.qty), 0))
+    for line in meals:
+        count, limit = by_slot.get(line.slot, (0, line.daily_limit or 1))
+        by_slot[line.slot] = (count + line.qty, min(limit, line.daily_limit or 1))
+    had = dict(
+        db.session.execute(
+            select(RedemptionLine.slot, func.sum(RedemptionLine.qty))
             .join(Redemption, Redemption.id == RedemptionLine.redemption_id)
             .where(
                 Redemption.resident_id == resident.id,
                 Redemption.day == today,
                 Redemption.voided_at.is_(None),
-                RedemptionLine.slot == slot,
+                RedemptionLine.slot.in_(by_slot),
             )
-        )
-        if had + count > limit:
-            raise MealLimit(name=resident.name, count=had, slot=SLOT_LABELS[slot], limit=limit)
+            .group_by(RedemptionLine.slot)
+        ).all()
+    )
+    for slot, (count, limit) in by_slot.items():
+        if had.get(slot, 0) + count > limit:
+            raise MealLimit(
+                name=resident.name, count=had.get(slot, 0), slot=SLOT_LABELS[slot], limit=limit
+            )
 
 
 SLOT_LABELS = {"breakfast": _l("breakfast"), "lunch": _l("lunch"), "dinner": _l("dinner")}
 
 
-def _card_spent_today(household_id: int, today) -> int:
-    return db.session.scalar(
-        select(func.coalesce(func.sum(Redemption.total), 0)).where(
-            Redemption.household_id == household_id,
+def _check_card(plan: _Plan, today, total: int) -> None:
+    """Under the lock: the card is still the household's current one, and today's card
+    spending stays within the village's daily cap."""
+    spent = (
+        select(func.coalesce(func.sum(Redemption.total), 0))
+        .where(
+            Redemption.household_id == plan.household.id,
             Redemption.day == today,
             Redemption.source == "card",
             Redemption.voided_at.is_(None),
         )
+        .scalar_subquery()
     )
+    version, spent = db.session.execute(
+        select(Household.card_version, spent).where(Household.id == plan.household.id)
+    ).one()
+    if version != plan.card_version:
+        raise CardReplaced()
+    if spent + total > plan.card_daily_cap:
+        raise CardDailyCap(cap=plan.card_daily_cap, spent=spent)
+
+
+@dataclass(frozen=True)
+class Voided:
+    receipt: Receipt
+    entry_id: int | None  # the reversal entry (none for a free meal)
+    balance_after: int  # the household's balance after the points came back
 
 
 def void(
@@ -804,16 +1008,17 @@ def void(
     admin: bool,
     venue_id: int | None = None,
     reason: str = "",
-) -> Redemption:
+) -> Voided:
     """Undo a redemption: a reversal entry gives the points back and the stock returns. A clerk
     may void only today's redemptions of the own venue; an admin any. Raises AlreadyVoided,
     VoidTooLate, NotFound."""
     reason = _text(reason, _l("Reason"), 200, required=False) or str(_l("Redemption voided"))
     with transaction():
-        ledger.lock_village(village_id)
+        ledger.lock_head(village_id)
         redemption = db.session.execute(
             select(Redemption)
             .where(Redemption.id == redemption_id, Redemption.village_id == village_id)
+            .options(selectinload(Redemption.lines))
             .execution_options(populate_existing=True)
         ).scalar_one_or_none()
         if redemption is None:
@@ -824,25 +1029,26 @@ def void(
             redemption.venue_id != venue_id or redemption.day != rules.local_day(utcnow())
         ):
             raise VoidTooLate()
+        balance_after = None
         if redemption.entry_id is not None:
             reversal = ledger.reverse(
                 village_id, redemption.entry_id, f"{reason} (#{redemption.id})", actor_id
             )
             redemption.void_entry_id = reversal.id
+            balance_after = reversal.balance_after
         for line in redemption.lines:
-            item = db.session.execute(
-                select(Item)
-                .where(Item.id == line.item_id)
-                .execution_options(populate_existing=True)
-            ).scalar_one()
-            if item.stock is not None:
-                item.stock += line.qty
+            db.session.execute(
+                update(_item)
+                .where(_item.c.id == line.item_id, _item.c.stock.is_not(None))
+                .values(stock=_item.c.stock + line.qty)
+            )
+            ledger.expire_columns(Item, line.item_id, "stock")
         redemption.voided_at = utcnow()
         redemption.voided_by_id = actor_id
         record(village_id, actor_id, "redemption.void", f"redemption:{redemption.id}", reason)
         db.session.flush()
-        return redemption
-
-
-def void_balance(redemption: Redemption) -> int:
-    return db.session.get(Household, redemption.household_id).balance
+        if balance_after is None:
+            balance_after = db.session.scalar(
+                select(Household.balance).where(Household.id == redemption.household_id)
+            )
+        return Voided(receipt_of(redemption), redemption.void_entry_id, balance_after)

@@ -41,8 +41,6 @@ def upgrade():
     sa.Column('expires_at', sa.DateTime(), nullable=False),
     sa.Column('held_until', sa.DateTime(), nullable=True),
     sa.Column('used_at', sa.DateTime(), nullable=True),
-    sa.Column('redemption_id', sa.Integer(), nullable=True),
-    sa.ForeignKeyConstraint(['redemption_id'], ['redemption.id'], name=op.f('fk_pay_code_redemption_id_redemption')),
     sa.ForeignKeyConstraint(['resident_id'], ['resident.id'], name=op.f('fk_pay_code_resident_id_resident')),
     sa.ForeignKeyConstraint(['village_id'], ['village.id'], name=op.f('fk_pay_code_village_id_village')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_pay_code')),

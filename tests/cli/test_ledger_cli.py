@@ -98,3 +98,57 @@ def test_create_admin_makes_a_county_admin_and_a_village_admin(app, runner):
     assert users["lihua"].role == "village_admin" and users["lihua"].village.name == "新庄村"
     short = runner.invoke(args=["create-admin", "--username", "x", "--password", "short"])
     assert short.exit_code == 1 and "Error" in short.output
+
+
+def _entries(village):
+    return db.session.scalars(
+        select(LedgerEntry).where(LedgerEntry.village_id == village.id).order_by(LedgerEntry.seq)
+    ).all()
+
+
+def test_verify_walks_only_what_is_new_since_its_last_clean_run(app, runner, village):
+    from app.ledger.models import LedgerCheckpoint
+
+    h = factories.household(village, opening=40)
+    ledger.award(village.id, h.id, 10, "清洁日", None)
+    assert runner.invoke(args=["ledger", "verify"]).exit_code == 0
+    checkpoint = db.session.get(LedgerCheckpoint, village.id)
+    assert checkpoint.seq == 2 and checkpoint.full_verified_at is not None
+    ledger.award(village.id, h.id, 5, "清洁日", None)
+    new = _entries(village)[-1]
+    db.session.execute(text("UPDATE ledger_entry SET points = 50 WHERE id = :i"), {"i": new.id})
+    db.session.commit()
+    result = runner.invoke(args=["ledger", "verify"])
+    assert result.exit_code == 1 and f"entry id={new.id}" in result.output
+
+
+def test_an_old_edit_needs_the_full_run_but_a_rewritten_history_shows_at_once(
+    app, runner, village
+):
+    from app.ledger.chain import hash_of
+
+    h = factories.household(village, opening=40)
+    for _ in range(3):
+        ledger.award(village.id, h.id, 10, "清洁日", None)
+    assert runner.invoke(args=["ledger", "verify"]).exit_code == 0
+    first = _entries(village)[1]
+    db.session.execute(text("UPDATE ledger_entry SET reason = 'x' WHERE id = :i"), {"i": first.id})
+    db.session.commit()
+    # Not carried through the chain: the quick run does not walk it; the full run names it.
+    assert runner.invoke(args=["ledger", "verify"]).exit_code == 0
+    result = runner.invoke(args=["ledger", "verify", "--full"])
+    assert result.exit_code == 1 and f"entry id={first.id}" in result.output
+    # Carried through: every later hash recomputed, and the head too. The quick run sees that
+    # the entry it verified last has changed.
+    db.session.rollback()
+    prev = None
+    for e in _entries(village):
+        if prev is not None:
+            e.prev_hash = prev
+        e.hash = hash_of(e)
+        prev = e.hash
+    village_row = db.session.get(type(village), village.id)
+    village_row.ledger_head = prev
+    db.session.commit()
+    result = runner.invoke(args=["ledger", "verify"])
+    assert result.exit_code == 1 and "rewritten" in result.output

@@ -549,7 +549,8 @@ def test_clerk_voids_only_today_and_only_the_own_venue(store, family):
     with pytest.raises(VoidTooLate):
         services.void(store.village_id, red.id, store.cook, admin=False, venue_id=store.canteen)
     with transaction():
-        db.session.get(Redemption, red.id).day = red.day.replace(year=red.day.year - 1)
+        row = db.session.get(Redemption, red.id)
+        row.day = row.day.replace(year=row.day.year - 1)
     with pytest.raises(VoidTooLate):
         services.void(store.village_id, red.id, store.clerk, admin=False, venue_id=store.shop)
     admin = factories.user(db.session.get(Village, store.village_id), "village_admin")

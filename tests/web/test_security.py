@@ -242,7 +242,7 @@ def test_verify_catches_an_edit_of_points_earned_per_year(app, village):
     assert verify() == []
     db.session.execute(update(HouseholdYear).values(earned=HouseholdYear.earned + 100))
     db.session.commit()
-    [problem] = verify()
+    [problem] = verify(full=True)
     assert "points earned" in str(problem)
 
 
