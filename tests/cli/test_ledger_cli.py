@@ -122,9 +122,7 @@ def test_verify_walks_only_what_is_new_since_its_last_clean_run(app, runner, vil
     assert result.exit_code == 1 and f"entry id={new.id}" in result.output
 
 
-def test_an_old_edit_needs_the_full_run_but_a_rewritten_history_shows_at_once(
-    app, runner, village
-):
+def test_an_old_edit_needs_the_full_run_but_a_rewritten_history_shows_at_once(app, runner, village):
     from app.ledger.chain import hash_of
 
     h = factories.household(village, opening=40)
