@@ -131,17 +131,15 @@ def verify(village_code: str | None = None, *, full: bool = False) -> list[Probl
 
 def _verify_village(village_id: int, code: str, full: bool) -> list[Problem]:
     from sqlalchemy import func, select
-    from sqlalchemy.orm import aliased
 
     from ..database import transaction, utcnow
     from ..extensions import db
     from ..households.models import Household
     from ..villages.models import GENESIS_HASH, Village
     from .models import HouseholdYear, LedgerCheckpoint, LedgerEntry
-    from .services import EARNING, local_year
+    from .services import EARNING
 
     e = LedgerEntry.__table__
-    original = aliased(LedgerEntry)
     village = db.session.execute(
         select(Village.ledger_seq, Village.ledger_head).where(Village.id == village_id)
     ).one()
@@ -167,56 +165,60 @@ def _verify_village(village_id: int, code: str, full: bool) -> list[Problem]:
             ]
         start_seq, prev = checkpoint.seq, checkpoint.hash
 
-    rows = db.session.execute(
-        select(*_COLUMNS(e), original.kind)
-        .outerjoin(original, original.id == e.c.reverses_id)
-        .where(e.c.village_id == village_id, e.c.seq > start_seq)
-        .order_by(e.c.seq)
-        .execution_options(yield_per=5000, stream_results=True)
-    )
     balances: dict[int, int] = {}
     earned: dict[tuple[int, int], int] = {}
     touched_years: set[tuple[int, int]] = set()
     expected_seq = start_seq + 1
     pending_first: dict[int, list] = {}  # household -> [entry id, seq, points, balance_after]
-    for row in rows:
-        hid = row.household_id
-        if row.seq != expected_seq:
-            return [Problem(code, row.id, row.seq, f"sequence gap: expected seq {expected_seq}")]
-        if row.prev_hash != prev:
-            return [Problem(code, row.id, row.seq, "does not follow the previous entry's hash")]
-        if _row_hash(prev, row) != row.hash:
-            return [Problem(code, row.id, row.seq, "hash does not match its fields (edited?)")]
-        if hid in balances:
-            running = balances[hid] + row.points
-            if row.balance_after != running:
-                return [
-                    Problem(
-                        code,
-                        row.id,
-                        row.seq,
-                        f"balance_after {row.balance_after} but the entries sum to {running}",
-                    )
-                ]
-        elif start_seq:
+    sha256 = hashlib.sha256
+    for row in _stream(village_id, start_seq):
+        (eid, vid, seq, hid, kind, points, balance_after, reason, ref, key, rev, by, at) = row[:13]
+        if seq != expected_seq:
+            return [Problem(code, eid, seq, f"sequence gap: expected seq {expected_seq}")]
+        if row[13] != prev:
+            return [Problem(code, eid, seq, "does not follow the previous entry's hash")]
+        digest = sha256(
+            "\x1f".join(
+                (
+                    prev,
+                    str(vid),
+                    str(seq),
+                    str(hid),
+                    kind,
+                    str(points),
+                    str(balance_after),
+                    reason,
+                    ref,
+                    key or "",
+                    "" if rev is None else str(rev),
+                    "" if by is None else str(by),
+                    at,
+                )
+            ).encode()
+        ).hexdigest()
+        if digest != row[14]:
+            return [Problem(code, eid, seq, "hash does not match its fields (edited?)")]
+        before = balances.get(hid)
+        if before is None and start_seq:
             # The balance before the checkpoint is this household's last verified entry's:
             # checked below for all such households in a few batched reads.
-            pending_first[hid] = [row.id, row.seq, row.points, row.balance_after]
-        elif row.balance_after != row.points:
+            pending_first[hid] = [eid, seq, points, balance_after]
+        elif balance_after != (before or 0) + points:
+            running = (before or 0) + points
             return [
                 Problem(
                     code,
-                    row.id,
-                    row.seq,
-                    f"balance_after {row.balance_after} but the entries sum to {row.points}",
+                    eid,
+                    seq,
+                    f"balance_after {balance_after} but the entries sum to {running}",
                 )
             ]
-        balances[hid] = row.balance_after
-        if row.kind in EARNING or row[-1] in EARNING:
-            key = (hid, local_year(row.created_at))
-            earned[key] = earned.get(key, 0) + row.points
-            touched_years.add(key)
-        prev, expected_seq = row.hash, expected_seq + 1
+        balances[hid] = balance_after
+        if kind in EARNING or row[15] in EARNING:
+            year_key = (hid, _local_year_of(at))
+            earned[year_key] = earned.get(year_key, 0) + points
+            touched_years.add(year_key)
+        prev, expected_seq = digest, expected_seq + 1
 
     if village.ledger_seq != expected_seq - 1 or village.ledger_head != prev:
         return [
@@ -286,6 +288,44 @@ def _verify_village(village_id: int, code: str, full: bool) -> list[Problem]:
         if not start_seq:
             row.full_verified_at = row.verified_at
     return []
+
+
+_STREAM_SQL = (
+    "SELECT e.id, e.village_id, e.seq, e.household_id, e.kind, e.points, e.balance_after, "
+    "e.reason, e.ref, e.key, e.reverses_id, e.created_by_id, e.created_at, e.prev_hash, e.hash, "
+    "o.kind FROM ledger_entry e LEFT JOIN ledger_entry o ON o.id = e.reverses_id "
+    "WHERE e.village_id = {p} AND e.seq > {p} ORDER BY e.seq"
+)
+
+
+def _stream(village_id: int, after_seq: int):
+    """The village's entries after `after_seq`, in chain order, as plain tuples straight from the
+    driver (a server-side cursor on PostgreSQL), created_at as the ISO text the hash covers."""
+    from ..extensions import db
+
+    raw = db.session.connection().connection.driver_connection
+    if db.engine.dialect.name == "postgresql":
+        with raw.cursor(name="ledger_verify") as cur:
+            cur.itersize = 10_000
+            cur.execute(_STREAM_SQL.format(p="%s"), (village_id, after_seq))
+            for row in cur:
+                yield row[:12] + (row[12].isoformat(timespec="microseconds"),) + row[13:]
+        return
+    cur = raw.cursor()
+    try:
+        cur.execute(_STREAM_SQL.format(p="?"), (village_id, after_seq))
+        while rows := cur.fetchmany(10_000):
+            for row in rows:
+                # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff": the ISO form has a T.
+                yield row[:12] + (row[12].replace(" ", "T", 1),) + row[13:]
+    finally:
+        cur.close()
+
+
+def _local_year_of(iso: str) -> int:
+    """The village's (China time, UTC+8) year of a UTC ISO timestamp, without parsing it."""
+    year = int(iso[:4])
+    return year + 1 if iso[5:10] == "12-31" and int(iso[11:13]) >= 16 else year
 
 
 def _COLUMNS(e):  # noqa: N802 - a fixed column list, in _row_hash's order

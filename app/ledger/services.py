@@ -523,10 +523,12 @@ def recompute_ranks(village_id: int, now: datetime | None = None) -> int:
     table = HouseholdRank.__table__
     with transaction():
         db.session.execute(delete(table).where(table.c.village_id == village_id))
-        result = db.session.execute(
+        db.session.execute(
             insert(table).from_select(
                 ["household_id", "village_id", "year", "rank", "of", "earned", "computed_at"],
                 ranked,
             )
         )
-        return result.rowcount
+        return db.session.scalar(
+            select(func.count()).select_from(table).where(table.c.village_id == village_id)
+        )

@@ -150,7 +150,7 @@
     say("");
     api("POST", "/api/v1/counter/lookup", { code: value }).then(function (d) {
       clear();
-      scan = d; code = value; requestId = newId();
+      scan = d; code = d.code || value; requestId = newId(); // the signed form of a typed number
       if (!d.resident && d.residents.length === 1) residentId = d.residents[0].id;
       busy = false;
       render();

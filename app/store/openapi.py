@@ -273,6 +273,13 @@ SCHEMAS = {
             },
             "source": {"type": "string", "enum": ["card", "paycode"]},
             "pin_required": {"type": "boolean"},
+            "code": {
+                "type": "string",
+                "description": (
+                    "The code as a signed token: send it with the redemption (a pay code's "
+                    "number typed once is then not counted as a guess again)."
+                ),
+            },
         },
     },
     "RedemptionRequest": {
