@@ -61,19 +61,13 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
     from .auth import sessions
-    from .auth.models import User
 
     @login_manager.user_loader
     def load_user(user_id: str):
         uid, _sep, version = user_id.partition(":")
         if not uid.isdigit() or not version.isdigit():
             return None
-        user = db.session.get(User, int(uid))
-        if user is None or user.session_version != int(version) or not user.is_enabled:
-            return None
-        # The cookie alone is not enough: its session must still exist on the server (signing
-        # out, a password reset or a disabled login deleted it).
-        return user if sessions.is_valid(user.id) else None
+        return sessions.load(int(uid), int(version))
 
 
 def register_blueprints(app: Flask) -> None:

@@ -30,18 +30,20 @@ CHUNK = 20_000
 @click.option("--village", "code", default="bench", help="Code of the new village.")
 @click.option("--households", type=click.IntRange(1, 2_000_000), default=1000)
 @click.option("--entries", type=click.IntRange(0, 100_000_000), default=10_000)
-@click.option("--password", default="bench-pass-1", help="Password of its admin, bench-admin.")
-def seed_command(code: str, households: int, entries: int, password: str):
-    """A new village CODE with HOUSEHOLDS households (a head each) and ENTRIES ledger entries."""
+@click.option("--opening", type=click.IntRange(0, 1_000_000), default=0, help="Points each.")
+@click.option("--password", default="bench-pass-1", help="Password of its admin, CODE-admin.")
+def seed_command(code: str, households: int, entries: int, opening: int, password: str):
+    """A new village CODE with HOUSEHOLDS households (a head each) and ENTRIES ledger entries,
+    the first of each household an opening balance of OPENING points when given."""
     started = time.perf_counter()
-    seed(code, households, entries, password)
+    seed(code, households, entries, password, opening=opening)
     click.echo(
         f"village {code}: {households} households, {entries} entries "
         f"in {time.perf_counter() - started:.0f} s"
     )
 
 
-def seed(code: str, n_households: int, n_entries: int, password: str) -> int:
+def seed(code: str, n_households: int, n_entries: int, password: str, *, opening: int = 0) -> int:
     from .villages.services import create_village
 
     village = create_village(code, f"测试村 {code}", f"{code}-admin", password, None)
@@ -51,7 +53,7 @@ def seed(code: str, n_households: int, n_entries: int, password: str) -> int:
         select(Household.id).where(Household.village_id == vid).order_by(Household.id)
     ).all()
     _residents(vid, ids)
-    seq, head = _entries(vid, ids, n_entries)
+    seq, head = _entries(vid, ids, n_entries, opening)
     db.session.execute(
         update(Village).where(Village.id == vid).values(ledger_seq=seq, ledger_head=head)
     )
@@ -117,7 +119,7 @@ COLUMNS = [
 ]
 
 
-def _entries(vid: int, ids: list[int], n: int) -> tuple[int, str]:
+def _entries(vid: int, ids: list[int], n: int, opening: int = 0) -> tuple[int, str]:
     """Entries spread over the households and two years, chained and with running balances;
     written in chunks (COPY on PostgreSQL), then balances and points earned per year."""
     rng = random.Random(vid)
@@ -131,7 +133,9 @@ def _entries(vid: int, ids: list[int], n: int) -> tuple[int, str]:
     for k in range(n):
         hid = ids[k % len(ids)] if k < len(ids) else rng.choice(ids)
         kind, points, reason = REASONS[rng.randrange(3)]
-        if kind == "redeem":
+        if opening and k < len(ids):
+            kind, points, reason = "opening", opening, "期初积分"
+        elif kind == "redeem":
             if balances[hid] < points:
                 kind, points, reason = REASONS[0]
             else:

@@ -81,6 +81,8 @@ class Config:
             "SECRET_KEY": os.environ.get("SECRET_KEY") or load_or_create_secret(instance_path),
             "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "") == "1",
             "TRUSTED_PROXIES": _int_env("TRUSTED_PROXIES"),
+            # Benchmarks only: append how long each ledger lock was held (see database.py).
+            "LEDGER_LOCK_LOG": os.environ.get("LEDGER_LOCK_LOG", ""),
         }
 
 

@@ -1,126 +1,395 @@
-"""Time from scan to receipt at the counter, measured against a real gunicorn.
+"""Counter throughput against the raw database, in one run: the ratio is what compares.
 
-For each of N redemptions a fresh pay code is "scanned" (POST /api/v1/counter/lookup) and then
-redeemed (POST /api/v1/counter/redemptions: two items, one transaction with the village lock),
-one after the other, as one clerk does. Prints p50 and p95 of lookup, redemption and the two
-together (scan to receipt), measured at the client over localhost.
-
-    .venv/bin/python scripts/bench_counter.py                       # SQLite (a temp file)
+    .venv/bin/python scripts/bench_counter.py                       # SQLite
     .venv/bin/python scripts/bench_counter.py --database-url postgresql://postgres@127.0.0.1/test
+    .venv/bin/python scripts/bench_counter.py --database-url ... --villages 20 --workers 2,4
 
-On PostgreSQL it works in a schema of its own, dropped at the end. Not a test: figures depend on
-the machine.
+For each worker count: gunicorn serving the app, wrk (Debian's package) with `--connections`
+clients posting redemptions as fast as they are answered, every request a different household's
+card and a new request id; then the counts are checked (every 201 is one redemption, nothing
+else was recorded) and the ledger verified. Beside it, in the same run, the raw rate of the same
+shape of transaction written directly against the database (lock the village, conditional
+updates of balance and stock, insert the redemption, its line and the ledger row, move the head):
+Python's sqlite3 with WAL and synchronous=FULL, or pgbench with 8 clients on one village row. The
+ledger lock's hold time is read from the app's LEDGER_LOCK_LOG. The machine's load is printed.
 """
 
 import argparse
+import json
 import os
 import re
-import secrets
-import socket
-import statistics
+import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, select, text, update  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.config import normalize_database_url  # noqa: E402
 from app.extensions import db  # noqa: E402
 
-SECRET = "bench-secret-" + secrets.token_hex(8)
+SECRET = "bench-counter-secret"
 PASSWORD = "bench-pass-1"
-WARMUP = 5
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def percentile(values: list[float], p: float) -> float:
+def percentile(values, p):
     values = sorted(values)
-    k = (len(values) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+    return values[min(len(values) - 1, int(len(values) * p / 100))] if values else float("nan")
 
 
-def setup(app, n: int) -> tuple[list[int], list[int]]:
-    """A village with a supermarket, a clerk and n households of one resident each."""
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.2f}/{five:.2f} on {os.cpu_count()} cores"
+
+
+# ---------------------------------------------------------------- data
+
+
+def setup(app, villages: int, households: int) -> list[dict]:
+    """Villages with households (100,000 points each), a shop with three goods in deep stock and
+    one clerk each; returns per village its id, clerk, items and card tokens."""
     from app.auth.services import create_user
-    from app.households.models import Resident
-    from app.households.services import HouseholdData, create_household
-    from app.store import services
-    from app.villages.services import create_village
+    from app.benchdata import seed
+    from app.households.models import Household
+    from app.store import codes, services
+    from app.store.models import Item
+    from app.store.services import ItemData
 
+    out = []
     with app.app_context():
         db.create_all()
-        village = create_village("bench", "测试村", "bench-admin", PASSWORD, None)
-        shop = services.save_venue(
-            village.id, None, kind="supermarket", name="爱心超市", actor_id=None
-        )
-        items = [
-            services.save_item(
-                village.id,
-                shop.id,
-                None,
-                services.ItemData(name=name, points=pts, stock=100_000),
-                None,
-            ).id
-            for name, pts in (("大米", 30), ("香皂", 3))
-        ]
-        clerk = create_user(
-            village_id=village.id, role="clerk", username="bench-clerk", password=PASSWORD
-        )
-        services.assign_clerk(village.id, clerk.id, shop.id, None)
-        residents = []
-        for i in range(n):
-            h = create_household(
-                village.id,
-                HouseholdData(number=f"{i:04d}", head_name=f"户主{i}", opening_balance=500),
-                None,
+        for n in range(villages):
+            code = f"bench{n}"
+            vid = seed(code, households, households, PASSWORD, opening=100_000)
+            shop = services.save_venue(
+                vid, None, kind="supermarket", name="爱心超市", actor_id=None
             )
-            residents.append(
-                db.session.scalar(db.select(Resident.id).where(Resident.household_id == h.id))
+            items = [
+                services.save_item(vid, shop.id, None, ItemData(name=f"商品{i}", points=2), None).id
+                for i in range(3)
+            ]
+            db.session.execute(update(Item).where(Item.id.in_(items)).values(stock=10**9))
+            db.session.commit()
+            clerk = create_user(
+                village_id=vid, role="clerk", username=f"{code}-clerk", password=PASSWORD
             )
-        db.session.commit()
+            services.assign_clerk(vid, clerk.id, shop.id, None)
+            db.session.commit()
+            cards = [
+                codes.card_token(pid, 1)
+                for pid in db.session.scalars(
+                    select(Household.public_id).where(Household.village_id == vid)
+                )
+            ]
+            out.append({"village_id": vid, "clerk": clerk.username, "items": items, "cards": cards})
         db.session.remove()
         db.engine.dispose()
-    return residents, items
+    return out
 
 
-def sign_in(base: str) -> tuple[requests.Session, str]:
+# ---------------------------------------------------------------- the app under wrk
+
+LUA = r"""
+local villages = dofile("%(data)s")
+local counter = 0
+local thread_id = 0
+local printed = false
+function setup(thread)
+  thread_id = thread_id + 1
+  thread:set("tid", thread_id)
+end
+function init(args)
+  math.randomseed(tid * 7919 + os.time())
+end
+function request()
+  counter = counter + 1
+  local v = villages[(counter %% #villages) + 1]
+  local card = v.cards[math.random(#v.cards)]
+  local body = '{"code":"' .. card .. '","request_id":"b' .. tid .. '-' .. counter .. '-' ..
+    math.random(1000000000) .. '","lines":[{"item_id":' .. v.items[1] .. ',"qty":1},' ..
+    '{"item_id":' .. v.items[2] .. ',"qty":2}]}'
+  return wrk.format("POST", "/api/v1/counter/redemptions",
+    {["Content-Type"] = "application/json", ["Cookie"] = v.cookie, ["X-CSRFToken"] = v.csrf},
+    body)
+end
+function response(status, headers, body)
+  if status ~= 201 and not printed then
+    printed = true
+    io.write("FIRST REFUSAL " .. status .. " " .. body .. "\n")
+  end
+end
+function done(summary, latency, requests)
+  io.write(string.format("LATENCY p50=%%.2f p90=%%.2f p99=%%.2f ms\n",
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def sign_in(base: str, username: str) -> tuple[str, str]:
     s = requests.Session()
     page = s.get(base + "/login").text
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
     r = s.post(
         base + "/login",
-        data={"username": "bench-clerk", "password": PASSWORD, "csrf_token": token},
+        data={"username": username, "password": PASSWORD, "csrf_token": token},
         allow_redirects=False,
     )
-    assert r.status_code == 302, r.text
-    csrf = re.search(
-        r'<meta name="csrf-token" content="([^"]+)"', s.get(base + "/counter").text
-    ).group(1)
-    return s, csrf
+    assert r.status_code == 302, r.text[:300]
+    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', s.get(base + "/counter").text)
+    return f"session={s.cookies.get('session')}", csrf.group(1)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
-    parser.add_argument("-n", type=int, default=200, help="redemptions (default 200)")
-    parser.add_argument("--workers", type=int, default=4)
+def lua_table(villages: list[dict]) -> str:
+    parts = []
+    for v in villages:
+        cards = ",".join(json.dumps(c) for c in v["cards"])
+        items = ",".join(str(i) for i in v["items"])
+        parts.append(
+            f"{{cookie={json.dumps(v['cookie'])},csrf={json.dumps(v['csrf'])},"
+            f"items={{{items}}},cards={{{cards}}}}}"
+        )
+    return "return {" + ",".join(parts) + "}"
+
+
+def run_app(url, tmp, villages, workers, connections, duration) -> dict:
+    from app.store.models import Redemption
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    lock_log = tmp / f"locks-{workers}.log"
+    env = dict(
+        os.environ,
+        DATABASE_URL=url,
+        SECRET_KEY=SECRET,
+        INSTANCE_PATH=str(tmp / "live"),
+        LEDGER_LOCK_LOG=str(lock_log),
+    )
+    log = open(tmp / f"gunicorn-{workers}.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}"]
+        + ["--timeout", "120", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        for _ in range(300):
+            try:
+                if requests.get(base + "/login", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        for v in villages:
+            v["cookie"], v["csrf"] = sign_in(base, v["clerk"])
+        data = tmp / "villages.lua"
+        data.write_text(lua_table(villages))
+        script = tmp / "redeem.lua"
+        script.write_text(LUA % {"data": data})
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET})
+        with app.app_context():
+            before = db.session.scalar(select(db.func.count(Redemption.id)))
+            db.session.remove()
+        # warm up every worker, then measure
+        subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", "-d3s", "-s", str(script), base],
+            capture_output=True,
+            text=True,
+        )
+        time.sleep(3)  # let what the warm-up left in flight finish
+        lock_log.write_text("")
+        with app.app_context():
+            warm = db.session.scalar(select(db.func.count(Redemption.id)))
+            db.session.remove()
+        load_before = load()
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script)]
+            + [base],
+            capture_output=True,
+            text=True,
+        ).stdout
+        load_after = load()
+        time.sleep(3)
+        with app.app_context():
+            after = db.session.scalar(select(db.func.count(Redemption.id)))
+            from app.ledger.chain import verify
+
+            problems = [p for v in villages for p in verify(f"bench{villages.index(v)}", full=True)]
+            db.session.remove()
+            db.engine.dispose()
+        requests_done = int(re.search(r"(\d+) requests in", out).group(1))
+        non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        failed = int(non2xx.group(1)) if non2xx else 0
+        holds = [float(line.split()[1]) for line in lock_log.read_text().split("\n") if line]
+        latency = re.search(r"LATENCY p50=([\d.]+) p90=([\d.]+) p99=([\d.]+)", out)
+        refusal = re.search(r"FIRST REFUSAL (.*)", out)
+        return {
+            "refusal": refusal.group(1)[:300] if refusal else "",
+            "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50": float(latency.group(1)),
+            "p90": float(latency.group(2)),
+            "p99": float(latency.group(3)),
+            "sent": requests_done,
+            "failed": failed,
+            "recorded": after - warm,
+            "before": before,
+            "lock_p50": percentile(holds, 50),
+            "lock_p99": percentile(holds, 99),
+            "locks": len(holds),
+            "verify": "ok" if not problems else str(problems[0]),
+            "load": f"{load_before} -> {load_after}",
+        }
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- the raw database
+
+
+def raw_sqlite(path: str, village: dict, duration: float) -> float:
+    """The same transaction shape with Python's sqlite3, WAL and synchronous=FULL, one writer
+    (SQLite has one writer at a time: more would only wait)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    vid = village["village_id"]
+    households = [r[0] for r in conn.execute("SELECT id FROM household WHERE village_id=?", (vid,))]
+    resident = dict(
+        conn.execute("SELECT household_id, id FROM resident WHERE village_id=?", (vid,))
+    )
+    clerk = conn.execute("SELECT id FROM user WHERE username=?", (village["clerk"],)).fetchone()[0]
+    venue = conn.execute("SELECT venue_id FROM store_item WHERE id=?", (village["items"][0],))
+    venue = venue.fetchone()[0]
+    item = village["items"][2]
+    n, end = 0, time.perf_counter() + duration
+    while time.perf_counter() < end:
+        hid = households[n % len(households)]
+        n += 1
+        conn.execute("BEGIN IMMEDIATE")
+        seq, head = conn.execute(
+            "SELECT ledger_seq, ledger_head FROM village WHERE id=?", (vid,)
+        ).fetchone()
+        (balance,) = conn.execute(
+            "UPDATE household SET balance=balance-2 WHERE id=? AND balance>=2 RETURNING balance",
+            (hid,),
+        ).fetchone()
+        conn.execute("UPDATE store_item SET stock=stock-1 WHERE id=? AND stock>=1", (item,))
+        rid = conn.execute(
+            "INSERT INTO redemption (village_id, venue_id, household_id, resident_id, clerk_id,"
+            " request_id, source, total, balance_after, day, created_at) VALUES"
+            " (?,?,?,?,?,?,'card',2,?,date('now'),datetime('now')) RETURNING id",
+            (vid, venue, hid, resident[hid], clerk, f"raw-{n}-{time.time_ns()}", balance),
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO redemption_line (redemption_id, item_id, name, qty, points)"
+            " VALUES (?,?,'x',1,2)",
+            (rid, item),
+        )
+        conn.execute(
+            "INSERT INTO ledger_entry (village_id, seq, household_id, kind, points, balance_after,"
+            " reason, ref, created_at, prev_hash, hash) VALUES"
+            " (?,?,?,'redeem',-2,?,'raw','',datetime('now'),?,?)",
+            (vid, seq + 1, hid, balance, head, f"{n:064d}"),
+        )
+        conn.execute(
+            "UPDATE village SET ledger_seq=?, ledger_head=? WHERE id=?", (seq + 1, f"{n:064d}", vid)
+        )
+        conn.execute("COMMIT")
+    conn.close()
+    return n / duration
+
+
+PGBENCH = """\\set h random(1, {n})
+BEGIN;
+SELECT ledger_seq AS seq FROM village WHERE id = {vid} FOR UPDATE \\gset
+UPDATE household SET balance = balance - 2 WHERE id = {first} + :h - 1 AND balance >= 2 RETURNING balance AS bal \\gset
+UPDATE store_item SET stock = stock - 1 WHERE id = {item} AND stock >= 1;
+INSERT INTO redemption (village_id, venue_id, household_id, resident_id, clerk_id, request_id, source, total, balance_after, day, created_at) VALUES ({vid}, {venue}, {first} + :h - 1, {resident} + :h - 1, {clerk}, md5(random()::text), 'card', 2, :bal, current_date, now()) RETURNING id AS rid \\gset
+INSERT INTO redemption_line (redemption_id, item_id, name, qty, points) VALUES (:rid, {item}, 'x', 1, 2);
+INSERT INTO ledger_entry (village_id, seq, household_id, kind, points, balance_after, reason, ref, created_at, prev_hash, hash) VALUES ({vid}, :seq + 1, {first} + :h - 1, 'redeem', -2, :bal, 'raw', '', now(), md5(random()::text), md5(random()::text));
+UPDATE village SET ledger_seq = :seq + 1, ledger_head = md5(random()::text) WHERE id = {vid};
+END;
+"""  # noqa: E501
+
+
+def raw_postgres(url: str, schema: str, village: dict, duration: int, tmp: Path) -> float:
+    """pgbench, 8 clients, the same transaction shape on one village (one hot head row)."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        vid = village["village_id"]
+        first = conn.scalar(text("SELECT min(id) FROM household WHERE village_id=:v"), {"v": vid})
+        n = conn.scalar(text("SELECT count(*) FROM household WHERE village_id=:v"), {"v": vid})
+        resident = conn.scalar(text("SELECT min(id) FROM resident WHERE village_id=:v"), {"v": vid})
+        clerk = conn.scalar(
+            text('SELECT id FROM "user" WHERE username=:u'), {"u": village["clerk"]}
+        )
+        venue = conn.scalar(
+            text("SELECT venue_id FROM store_item WHERE id=:i"), {"i": village["items"][0]}
+        )
+    engine.dispose()
+    script = tmp / "raw.sql"
+    script.write_text(
+        PGBENCH.format(
+            n=n,
+            vid=vid,
+            first=first,
+            item=village["items"][2],
+            venue=venue,
+            resident=resident,
+            clerk=clerk,
+        )
+    )
+    plain = url.replace("postgresql+psycopg://", "postgresql://").split("?")[0]
+    env = dict(os.environ, PGOPTIONS=f"-c search_path={schema}")
+    out = subprocess.run(
+        ["pgbench", "-n", "-c", "8", "-j", "2", "-T", str(duration), "-f", str(script), plain],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    m = re.search(r"tps = ([\d.]+)", out.stdout)
+    if not m:
+        raise RuntimeError(out.stdout + out.stderr)
+    return float(m.group(1))
+
+
+# ---------------------------------------------------------------- main
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database-url", default=None, help="PostgreSQL; SQLite when absent")
+    parser.add_argument("--workers", default="2,4", help="gunicorn worker counts to try")
+    parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--villages", type=int, default=1)
+    parser.add_argument("--households", type=int, default=2000)
     args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("needs wrk: apt-get install wrk")
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-counter-"))
+    os.environ["INSTANCE_PATH"] = str(tmp / "instance")
     schema = None
     if args.database_url:
         base_url = normalize_database_url(args.database_url)
@@ -131,93 +400,37 @@ def main() -> None:
         url = f"{base_url}{'&' if '?' in base_url else '?'}options=-csearch_path%3D{schema}"
     else:
         url = f"sqlite:///{tmp / 'bench.db'}"
-    os.environ["INSTANCE_PATH"] = str(tmp / "instance")
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET})
-    print(f"database: {'PostgreSQL' if schema else 'SQLite'}; setting up {args.n} households ...")
-    residents, items = setup(app, args.n + WARMUP)
-
-    port = free_port()
-    env = dict(os.environ, DATABASE_URL=url, SECRET_KEY=SECRET, INSTANCE_PATH=str(tmp / "live"))
-    log = open(tmp / "gunicorn.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-w",
-            str(args.workers),
-            "-b",
-            f"127.0.0.1:{port}",
-            "wsgi:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    kind = "PostgreSQL" if schema else "SQLite"
+    print(f"{kind}: {args.villages} village(s) of {args.households} households; {load()}")
+    # One more village for the raw baseline: its made-up entries must not touch the app's chains.
+    *villages, raw_village = setup(app, args.villages + 1, args.households)
     try:
-        for _ in range(150):
-            try:
-                if requests.get(base + "/login", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
-        session, csrf = sign_in(base)
-        headers = {"X-CSRFToken": csrf}
-        from app.households.models import Resident
-        from app.store import codes, services
-
-        lookups, redeems, totals = [], [], []
-        with app.app_context():
-            for i, resident_id in enumerate(residents):
-                village_id = db.session.get(Resident, resident_id).village_id
-                number = services.issue_pay_code(village_id, resident_id).number
-                code = f"{base}/q/{codes.pay_token(number)}"
-                t0 = time.perf_counter()
-                r = session.post(
-                    base + "/api/v1/counter/lookup", json={"code": code}, headers=headers
-                )
-                t1 = time.perf_counter()
-                assert r.status_code == 200, r.text
-                body = {
-                    "code": code,
-                    "lines": [{"item_id": items[0], "qty": 1}, {"item_id": items[1], "qty": 2}],
-                    "request_id": uuid.uuid4().hex,
-                }
-                r = session.post(base + "/api/v1/counter/redemptions", json=body, headers=headers)
-                t2 = time.perf_counter()
-                assert r.status_code == 201, r.text
-                assert r.json()["balance_after"] == 500 - 36
-                if i >= WARMUP:  # the first few warm up the workers
-                    lookups.append((t1 - t0) * 1000)
-                    redeems.append((t2 - t1) * 1000)
-                    totals.append((t2 - t0) * 1000)
-        print(f"{len(totals)} redemptions (after {WARMUP} warm-up), gunicorn -w {args.workers}:")
-        for name, values in (
-            ("lookup (scan)", lookups),
-            ("redemption", redeems),
-            ("scan to receipt", totals),
-        ):
-            p50, p95 = percentile(values, 50), percentile(values, 95)
+        if schema:
+            raw = raw_postgres(url, schema, raw_village, args.duration, tmp)
+            raw_name = "pgbench, 8 clients, one village"
+        else:
+            raw = raw_sqlite(str(tmp / "bench.db"), raw_village, args.duration)
+            raw_name = "sqlite3, WAL, synchronous=FULL, one writer"
+        print(f"raw {raw_name}: {raw:.0f} tx/s ({load()})")
+        for workers in [int(w) for w in args.workers.split(",")]:
+            r = run_app(url, tmp, villages, workers, args.connections, args.duration)
             print(
-                f"  {name:16s} p50 {p50:6.1f} ms   p95 {p95:6.1f} ms"
-                f"   mean {statistics.mean(values):6.1f} ms   max {max(values):6.1f} ms"
+                f"app, gunicorn -w {workers}, {args.connections} connections: {r['rps']:.0f} "
+                f"redemptions/s = {r['rps'] / raw:.2f} x raw; p50 {r['p50']:.1f} ms, "
+                f"p90 {r['p90']:.1f} ms, p99 {r['p99']:.1f} ms; ledger lock held p50 "
+                f"{r['lock_p50']:.2f} ms, p99 {r['lock_p99']:.2f} ms over {r['locks']} locks; "
+                f"{r['sent']} sent, {r['failed']} refused, {r['recorded']} recorded; "
+                f"verify {r['verify']}; {r['load']}"
             )
-        with app.app_context():
-            from app.ledger.chain import verify
-
-            problems = verify()
-            print("ledger verify:", "ok" if not problems else problems[:3])
-            db.engine.dispose()
+            if r["refusal"]:
+                print("  first refusal:", r["refusal"])
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
         if schema:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

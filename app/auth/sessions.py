@@ -56,17 +56,24 @@ def current_hash() -> str | None:
     return _hash(token) if isinstance(token, str) else None
 
 
-def is_valid(user_id: int) -> bool:
-    """Whether this browser's session row exists, is the user's and has not expired."""
+def load(user_id: int, version: int) -> User | None:
+    """The signed-in user of this browser, in one read: only if its session row exists, is the
+    user's and has not expired, and the user is enabled (the cookie alone is not enough:
+    signing out, a password reset or a disabled login deleted the row)."""
     token_hash = current_hash()
     if token_hash is None:
-        return False
-    row = db.session.execute(
-        select(UserSession.user_id, UserSession.expires_at).where(
-            UserSession.token_hash == token_hash
+        return None
+    return db.session.execute(
+        select(User)
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(
+            UserSession.token_hash == token_hash,
+            UserSession.expires_at > utcnow(),
+            User.id == user_id,
+            User.session_version == version,
+            User.is_enabled.is_(True),
         )
-    ).first()
-    return row is not None and row.user_id == user_id and row.expires_at > utcnow()
+    ).scalar_one_or_none()
 
 
 def end() -> None:

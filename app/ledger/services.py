@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..database import monotonic_ms, transaction, utcnow
@@ -67,6 +67,44 @@ class Posted:
 # ---------------------------------------------------------------- the lock
 
 
+# The statements of the locked path are built once: building one per call (and its cache key)
+# cost more than running it.
+_LOCK_HEAD = (
+    select(_village.c.ledger_seq, _village.c.ledger_head)
+    .where(_village.c.id == bindparam("village_id"))
+    .with_for_update()
+)
+_MOVE_HEAD = (
+    update(_village)
+    .where(_village.c.id == bindparam("v_id"))
+    .values(ledger_seq=bindparam("v_seq"), ledger_head=bindparam("v_head"))
+)
+_INSERT_ENTRY = insert(_entry).returning(_entry.c.id)
+_BALANCE: dict[tuple[bool, bool], object] = {}
+
+
+def _balance_statement(floor_at_zero: bool, only_active: bool):
+    """UPDATE household SET balance = balance + :points WHERE it is this village's [and the
+    result is not below zero] [and it is active] RETURNING balance."""
+    key = (floor_at_zero, only_active)
+    if key not in _BALANCE:
+        conditions = [
+            _household.c.id == bindparam("h_id"),
+            _household.c.village_id == bindparam("h_village"),
+        ]
+        if floor_at_zero:
+            conditions.append(_household.c.balance + bindparam("h_points") >= 0)
+        if only_active:
+            conditions.append(_household.c.status == "active")
+        _BALANCE[key] = (
+            update(_household)
+            .where(*conditions)
+            .values(balance=_household.c.balance + bindparam("h_points"))
+            .returning(_household.c.balance)
+        )
+    return _BALANCE[key]
+
+
 def lock_head(village_id: int) -> list:
     """Lock the village's chain head for the rest of the transaction and return it as
     [seq, hash]; a second call in the same transaction returns the same list without asking
@@ -74,11 +112,7 @@ def lock_head(village_id: int) -> list:
     heads = db.session.info.setdefault(_HEADS, {})
     head = heads.get(village_id)
     if head is None:
-        row = db.session.execute(
-            select(_village.c.ledger_seq, _village.c.ledger_head)
-            .where(_village.c.id == village_id)
-            .with_for_update()
-        ).first()
+        row = db.session.execute(_LOCK_HEAD, {"village_id": village_id}).first()
         if row is None:
             raise NotFound()
         head = heads[village_id] = [row[0], row[1], monotonic_ms()]
@@ -167,16 +201,9 @@ def post_locked(
     head moves on: three statements. The caller checks the key, if any, and validates the
     points and the reason."""
     head = lock_head(village_id)
-    conditions = [_household.c.id == household_id, _household.c.village_id == village_id]
-    if floor_at_zero:
-        conditions.append(_household.c.balance + points >= 0)
-    if only_active:
-        conditions.append(_household.c.status == "active")
     row = db.session.execute(
-        update(_household)
-        .where(*conditions)
-        .values(balance=_household.c.balance + points)
-        .returning(_household.c.balance)
+        _balance_statement(floor_at_zero, only_active),
+        {"h_id": household_id, "h_village": village_id, "h_points": points},
     ).first()
     if row is None:
         _why_refused(village_id, household_id, points, only_active)
@@ -198,15 +225,11 @@ def post_locked(
     )
     digest = entry_hash(prev_hash=head[1], **fields)
     entry_id = db.session.execute(
-        insert(_entry).values(prev_hash=head[1], hash=digest, **fields).returning(_entry.c.id)
+        _INSERT_ENTRY, {"prev_hash": head[1], "hash": digest, **fields}
     ).scalar_one()
     if earning or kind in EARNING:
         _add_earned(village_id, household_id, local_year(fields["created_at"]), points)
-    db.session.execute(
-        update(_village)
-        .where(_village.c.id == village_id)
-        .values(ledger_seq=seq, ledger_head=digest)
-    )
+    db.session.execute(_MOVE_HEAD, {"v_id": village_id, "v_seq": seq, "v_head": digest})
     head[0], head[1] = seq, digest
     expire_columns(Household, household_id, "balance")
     expire_columns(Village, village_id, "ledger_seq", "ledger_head")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, insert, or_, select, text, update
+from sqlalchemy import bindparam, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from werkzeug.security import check_password_hash
@@ -386,14 +386,35 @@ def issue_pay_code(village_id: int, resident_id: int) -> PayCode:
         raise RuntimeError("could not draw a free pay code number")
 
 
+@dataclass(frozen=True)
+class ScannedHousehold:
+    id: int
+    village_id: int
+    public_id: str
+    number: str
+    head_name: str
+    balance: int
+    status: str
+    card_version: int
+    card_pin_hash: str | None
+
+
+@dataclass(frozen=True)
+class ScannedResident:
+    id: int
+    name: str
+    birth_year: int | None
+
+
 @dataclass
 class Scan:
-    """What a scanned code names: the household, and the resident for a pay code."""
+    """What a scanned code names, as plain values: the household, and the resident for a pay
+    code (for a card, the members to choose from)."""
 
     code: codes.Code
-    household: Household
-    resident: Resident | None
-    residents: list[Resident] = field(default_factory=list)
+    household: ScannedHousehold
+    resident: ScannedResident | None
+    residents: list[ScannedResident] = field(default_factory=list)
     pin_required: bool = False
     pay_code_id: int | None = None
 
@@ -410,6 +431,43 @@ class Scan:
         return codes.pay_token(self.code.number)
 
 
+_h = Household.__table__
+_r = Resident.__table__
+_HOUSEHOLD_COLUMNS = (
+    _h.c.id,
+    _h.c.village_id,
+    _h.c.public_id,
+    _h.c.number,
+    _h.c.head_name,
+    _h.c.balance,
+    _h.c.status,
+    _h.c.card_version,
+    _h.c.card_pin_hash,
+)
+_CARD_HOUSEHOLD = select(*_HOUSEHOLD_COLUMNS).where(_h.c.public_id == bindparam("public_id"))
+_PAY_CODE = select(
+    PayCode.id,
+    PayCode.village_id,
+    PayCode.used_at,
+    PayCode.expires_at,
+    PayCode.held_until,
+    _r.c.id,
+    _r.c.name,
+    _r.c.birth_year,
+    _r.c.status,
+    *_HOUSEHOLD_COLUMNS,
+).where(
+    PayCode.number == bindparam("number"),
+    _r.c.id == PayCode.resident_id,
+    _h.c.id == _r.c.household_id,
+)
+_MEMBERS = (
+    select(_r.c.id, _r.c.name, _r.c.birth_year)
+    .where(_r.c.household_id == bindparam("household_id"), _r.c.status == "active")
+    .order_by(_r.c.id)
+)
+
+
 def _parse(text: str) -> codes.Code | None:
     try:
         return codes.parse(text)
@@ -424,44 +482,41 @@ def _code_limits(clerk_id: int, venue_id: int) -> list[throttle.Limit]:
     ]
 
 
-def _is_live(pay: PayCode | None, village_id: int, now) -> bool:
-    """Unknown, expired, used and another village's codes are all not live: a counter cannot
-    tell them apart."""
-    return (
-        pay is not None
-        and pay.village_id == village_id
-        and pay.used_at is None
-        and (pay.expires_at > now or (pay.held_until is not None and pay.held_until > now))
-    )
-
-
 def _resolve(village_id: int, code: codes.Code | None, now) -> Scan:
-    """The household (and resident) a parsed code names. Raises CodeUnknown, CardReplaced or
-    OtherVillage (a card only: a card cannot be guessed, so it may say where it is from)."""
+    """The household (and resident) a parsed code names, in two reads. Raises CodeUnknown,
+    CardReplaced or OtherVillage (a card only: a card cannot be guessed, so it may say where it
+    is from). Unknown, expired, used and another village's pay codes are all CodeUnknown: a
+    counter cannot tell them apart."""
     if code is None:
         raise CodeUnknown()
     if code.kind == "card":
-        household = db.session.execute(
-            select(Household)
-            .where(Household.public_id == code.household_public_id)
-            .execution_options(populate_existing=True)
-        ).scalar_one_or_none()
-        if household is None:
+        row = db.session.execute(_CARD_HOUSEHOLD, {"public_id": code.household_public_id}).first()
+        if row is None:
             raise CodeUnknown()
+        household = ScannedHousehold(*row)
         if household.village_id != village_id:
             raise OtherVillage()
         if household.card_version != code.card_version:
             raise CardReplaced()
         resident, pay_code_id = None, None
     else:
-        pay = db.session.scalar(select(PayCode).where(PayCode.number == code.number))
-        live = _is_live(pay, village_id, now)
-        resident = db.session.get(Resident, pay.resident_id) if live else None
-        if resident is None or resident.status != "active":
+        row = db.session.execute(_PAY_CODE, {"number": code.number}).first()
+        live = (
+            row is not None
+            and row[1] == village_id
+            and row[2] is None
+            and (row[3] > now or (row[4] is not None and row[4] > now))
+            and row[8] == "active"
+        )
+        if not live:
             raise CodeUnknown()
-        pay_code_id = pay.id
-        household = db.session.get(Household, resident.household_id, populate_existing=True)
-    residents = [r for r in household.residents if r.status == "active"]
+        pay_code_id = row[0]
+        resident = ScannedResident(row[5], row[6], row[7])
+        household = ScannedHousehold(*row[9:])
+    residents = [
+        ScannedResident(*r)
+        for r in db.session.execute(_MEMBERS, {"household_id": household.id}).all()
+    ]
     return Scan(code, household, resident, residents, pay_code_id=pay_code_id)
 
 
@@ -566,6 +621,11 @@ def _fingerprint(venue_id: int, code_text: str, wanted: dict, resident_id) -> st
     return hashlib.sha256(json.dumps(body).encode()).hexdigest()
 
 
+_KNOWN_REQUEST = select(Redemption.id).where(
+    Redemption.village_id == bindparam("v"), Redemption.request_id == bindparam("r")
+)
+
+
 def _by_request(village_id: int, request_id: str) -> Redemption | None:
     return db.session.execute(
         select(Redemption)
@@ -646,16 +706,31 @@ def _replay(existing: Redemption, fingerprint: str) -> tuple[Receipt, bool]:
     return receipt_of(existing), False
 
 
+@dataclass(frozen=True)
+class _Household:
+    id: int
+    public_id: str
+    number: str
+    head_name: str
+
+
+@dataclass(frozen=True)
+class _Resident:
+    id: int
+    name: str
+
+
 @dataclass
 class _Plan:
     """Everything about a redemption that can be known before the ledger lock: who, what, at
-    what price. The locked part only re-checks what may have changed and writes."""
+    what price, as plain values (ORM objects would reload themselves inside the lock). The
+    locked part only re-checks what may have changed, in the statements that write."""
 
     village_id: int
     venue_id: int
     venue: str
-    household: Household
-    resident: Resident
+    household: _Household
+    resident: _Resident
     source: str
     pay_code_id: int | None
     card_version: int | None
@@ -667,51 +742,70 @@ class _Plan:
         return sum(line.points * line.qty for line in self.lines)
 
 
-def _plan(village, venue_id: int, code, wanted: dict, resident_id, pin) -> _Plan:
+_SETTINGS_AND_VENUE = select(
+    Village.card_pin_required, Village.meal_age_tiers, Village.card_daily_cap, Venue.name
+).where(
+    Venue.id == bindparam("venue_id"),
+    Venue.village_id == Village.id,
+    Village.id == bindparam("village_id"),
+)
+_ITEMS = select(Item.id, Item.name, Item.points, Item.stock, Item.slot, Item.daily_limit).where(
+    Item.id.in_(bindparam("ids", expanding=True)),
+    Item.venue_id == bindparam("venue_id"),
+    Item.active.is_(True),
+)
+
+
+def _plan(village_id: int, venue_id: int, code, wanted: dict, resident_id, pin) -> _Plan:
     """Read, outside the lock, what the redemption needs; raise what can be known already."""
-    venue = db.session.get(Venue, venue_id)
-    if venue is None or venue.village_id != village.id:
+    found = db.session.execute(
+        _SETTINGS_AND_VENUE, {"venue_id": venue_id, "village_id": village_id}
+    ).first()
+    if found is None:
         raise NotFound()
-    scan = _resolve(village.id, code, utcnow())
+    pin_required, tiers, daily_cap, venue_name = found
+    scan = _resolve(village_id, code, utcnow())
     household = scan.household
     if scan.source == "card":
-        _verify_pin(
-            village.id, village.card_pin_required, household.id, household.card_pin_hash, pin
-        )
+        _verify_pin(village_id, pin_required, household.id, household.card_pin_hash, pin)
     resident = _resident_for(scan, resident_id)
-    items = db.session.execute(
-        select(Item).where(Item.id.in_(wanted), Item.venue_id == venue.id, Item.active.is_(True))
-    ).scalars()
-    by_id = {i.id: i for i in items}
+    by_id = {
+        row.id: row
+        for row in db.session.execute(_ITEMS, {"ids": list(wanted), "venue_id": venue_id})
+    }
     missing = [i for i in wanted if i not in by_id]
     if missing:
         raise InvalidInput(_l("Item %(id)s is not sold at this venue."), id=missing[0])
     year = rules.local_day(utcnow()).year
-    lines = [
-        Line(
-            item_id=i.id,
-            name=i.name,
-            qty=qty,
-            points=rules.meal_price(i.points, resident.birth_year, village.meal_age_tiers, year)
-            if i.is_meal
-            else i.points,
-            slot=i.slot,
-            goods=i.stock is not None,
-            daily_limit=i.daily_limit,
+    lines = []
+    for item_id, qty in wanted.items():
+        i = by_id[item_id]
+        meal = i.slot is not None
+        lines.append(
+            Line(
+                item_id=i.id,
+                name=i.name,
+                qty=qty,
+                points=rules.meal_price(i.points, resident.birth_year, tiers, year)
+                if meal
+                else i.points,
+                slot=i.slot,
+                goods=i.stock is not None,
+                daily_limit=i.daily_limit,
+            )
         )
-        for item_id, qty in wanted.items()
-        for i in (by_id[item_id],)
-    ]
     return _Plan(
-        village_id=village.id,
-        venue_id=venue.id,
-        venue=venue.name,
-        household=household,
-        resident=resident,
+        village_id=village_id,
+        venue_id=venue_id,
+        venue=venue_name,
+        household=_Household(
+            household.id, household.public_id, household.number, household.head_name
+        ),
+        resident=_Resident(resident.id, resident.name),
         source=scan.source,
         pay_code_id=scan.pay_code_id,
         card_version=household.card_version if scan.source == "card" else None,
-        card_daily_cap=village.card_daily_cap,
+        card_daily_cap=daily_cap,
         lines=lines,
     )
 
@@ -760,17 +854,16 @@ def redeem(
         if resident_id is None or not 0 < resident_id <= rules.MAX_ID:
             raise InvalidInput(_l("resident_id must be a whole number."))
     fingerprint = _fingerprint(venue_id, code_text, wanted, resident_id)
-    existing = _by_request(village_id, request_id)
-    if existing is not None:  # a retry of an answered request: no lock, no PIN, no code
-        return _replay(existing, fingerprint)
+    if db.session.execute(_KNOWN_REQUEST, {"v": village_id, "r": request_id}).first():
+        # A retry of an answered request: no lock, no PIN, no code.
+        return _replay(_by_request(village_id, request_id), fingerprint)
     code = _parse(code_text)
-    village = db.session.get(Village, village_id)
     plan = _guarded(
         village_id,
         clerk_id,
         venue_id,
         code,
-        lambda: _plan(village, venue_id, code, wanted, resident_id, pin),
+        lambda: _plan(village_id, venue_id, code, wanted, resident_id, pin),
     )
     try:
         return _write(plan, clerk_id, request_id, fingerprint), True
@@ -800,6 +893,45 @@ _redemption = Redemption.__table__
 _line = RedemptionLine.__table__
 _item = Item.__table__
 _pay_code = PayCode.__table__
+# The locked path's statements, built once (see ledger/services.py).
+_NEXTVAL = text("SELECT nextval(pg_get_serial_sequence('redemption', 'id'))")
+_MAX_ID_PLUS_ONE = select(func.coalesce(func.max(_redemption.c.id), 0) + 1)
+_USE_PAY_CODE = (
+    update(_pay_code)
+    .where(
+        _pay_code.c.id == bindparam("p_id"),
+        _pay_code.c.used_at.is_(None),
+        or_(
+            _pay_code.c.expires_at > bindparam("p_now"), _pay_code.c.held_until > bindparam("p_now")
+        ),
+    )
+    .values(used_at=bindparam("p_now"))
+)
+_BALANCE_OF = select(Household.balance, Household.status).where(Household.id == bindparam("id"))
+_INSERT_REDEMPTION = insert(_redemption)
+_INSERT_LINE = insert(_line)
+_TAKE_STOCK = (
+    update(_item)
+    .where(
+        _item.c.id == bindparam("i_id"),
+        _item.c.active.is_(True),
+        _item.c.stock >= bindparam("i_qty"),
+    )
+    .values(stock=_item.c.stock - bindparam("i_qty"))
+)
+_SPENT_TODAY = (
+    select(func.coalesce(func.sum(Redemption.total), 0))
+    .where(
+        Redemption.household_id == bindparam("household_id"),
+        Redemption.day == bindparam("today"),
+        Redemption.source == "card",
+        Redemption.voided_at.is_(None),
+    )
+    .scalar_subquery()
+)
+_CARD_CHECK = select(Household.card_version, _SPENT_TODAY).where(
+    Household.id == bindparam("household_id")
+)
 
 
 def _next_redemption_id() -> int | None:
@@ -807,7 +939,7 @@ def _next_redemption_id() -> int | None:
     insert at the same time); on SQLite the lock is the database's, and max + 1 under it."""
     if db.session.get_bind().dialect.name != "postgresql":
         return None
-    return db.session.scalar(text("SELECT nextval(pg_get_serial_sequence('redemption', 'id'))"))
+    return db.session.scalar(_NEXTVAL)
 
 
 def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Receipt:
@@ -818,21 +950,11 @@ def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Rec
         redemption_id = _next_redemption_id()
         ledger.lock_head(plan.village_id)
         if redemption_id is None:
-            redemption_id = db.session.scalar(
-                select(func.coalesce(func.max(_redemption.c.id), 0) + 1)
-            )
+            redemption_id = db.session.scalar(_MAX_ID_PLUS_ONE)
         now = utcnow()
         today = rules.local_day(now)
         if plan.pay_code_id is not None:
-            used = db.session.execute(
-                update(_pay_code)
-                .where(
-                    _pay_code.c.id == plan.pay_code_id,
-                    _pay_code.c.used_at.is_(None),
-                    or_(_pay_code.c.expires_at > now, _pay_code.c.held_until > now),
-                )
-                .values(used_at=now)
-            )
+            used = db.session.execute(_USE_PAY_CODE, {"p_id": plan.pay_code_id, "p_now": now})
             if used.rowcount != 1:
                 raise _CodeGone()
         meals = [line for line in plan.lines if line.slot]
@@ -860,14 +982,13 @@ def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Rec
             )
             entry_id, balance_after = posted.id, posted.balance_after
         else:
-            row = db.session.execute(
-                select(Household.balance, Household.status).where(Household.id == household.id)
-            ).one()
+            row = db.session.execute(_BALANCE_OF, {"id": household.id}).one()
             if row.status != "active":
                 raise HouseholdArchived()
             entry_id, balance_after = None, row.balance
         db.session.execute(
-            insert(_redemption).values(
+            _INSERT_REDEMPTION,
+            dict(
                 id=redemption_id,
                 village_id=plan.village_id,
                 venue_id=plan.venue_id,
@@ -882,10 +1003,10 @@ def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Rec
                 entry_id=entry_id,
                 day=today,
                 created_at=now,
-            )
+            ),
         )
         db.session.execute(
-            insert(_line),
+            _INSERT_LINE,
             [
                 dict(
                     redemption_id=redemption_id,
@@ -921,14 +1042,12 @@ def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Rec
 
 
 def _take_stock(goods: list[Line]) -> None:
-    """Lower the stock of every goods line in one conditional UPDATE: each row only if it has
-    enough (and is still on sale). Fewer rows changed than lines means one ran out."""
+    """Lower the stock of every goods line with one conditional UPDATE each (sent together):
+    each row only if it has enough and is still on sale. Fewer rows changed than lines means
+    one ran out."""
     wanted = {line.item_id: line.qty for line in goods}
-    qty = case(wanted, value=_item.c.id)
     changed = db.session.execute(
-        update(_item)
-        .where(_item.c.id.in_(wanted), _item.c.active.is_(True), _item.c.stock >= qty)
-        .values(stock=_item.c.stock - qty)
+        _TAKE_STOCK, [{"i_id": i, "i_qty": q} for i, q in wanted.items()]
     ).rowcount
     if changed == len(wanted):
         for item_id in wanted:
@@ -942,7 +1061,7 @@ def _take_stock(goods: list[Line]) -> None:
     raise OutOfStock(item=goods[0].name, stock=0)  # taken off sale meanwhile
 
 
-def _check_meal_limits(resident: Resident, meals: list[Line], today) -> None:
+def _check_meal_limits(resident: _Resident, meals: list[Line], today) -> None:
     """At most each meal's daily limit per resident per slot (voided meals do not count)."""
     by_slot: dict[str, tuple[int, int]] = {}  # slot -> (qty in this batch, limit)
     for line in meals:
@@ -974,18 +1093,8 @@ SLOT_LABELS = {"breakfast": _l("breakfast"), "lunch": _l("lunch"), "dinner": _l(
 def _check_card(plan: _Plan, today, total: int) -> None:
     """Under the lock: the card is still the household's current one, and today's card
     spending stays within the village's daily cap."""
-    spent = (
-        select(func.coalesce(func.sum(Redemption.total), 0))
-        .where(
-            Redemption.household_id == plan.household.id,
-            Redemption.day == today,
-            Redemption.source == "card",
-            Redemption.voided_at.is_(None),
-        )
-        .scalar_subquery()
-    )
     version, spent = db.session.execute(
-        select(Household.card_version, spent).where(Household.id == plan.household.id)
+        _CARD_CHECK, {"household_id": plan.household.id, "today": today}
     ).one()
     if version != plan.card_version:
         raise CardReplaced()
