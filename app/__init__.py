@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from .config import Config
 from .database import configure_engine
-from .extensions import babel, csrf, db, login_manager, migrate
+from .extensions import babel, compress, csrf, db, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,9 +46,12 @@ def register_extensions(app: Flask) -> None:
     from . import (
         models,  # noqa: F401  - every model registered before mappers configure
         security,
+        static_files,
     )
 
     security.init_app(app)
+    static_files.init_app(app)
+    compress.init_app(app)
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)

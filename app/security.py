@@ -141,6 +141,17 @@ class SessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"] or (request and request.is_secure))
 
+    def save_session(self, app, session, response) -> None:
+        super().save_session(app, session, response)
+        if request.endpoint == "static":
+            # Flask-Login looks into the session after every response, which makes Flask add
+            # Vary: Cookie; a static file is the same for everyone.
+            kept = [v for v in response.vary if v.lower() != "cookie"]
+            if kept:
+                response.headers["Vary"] = ", ".join(kept)
+            else:
+                response.headers.pop("Vary", None)
+
 
 def cookie_secure() -> bool:
     """For cookies we set ourselves (language, device): Secure over HTTPS."""
