@@ -1,113 +1,171 @@
-"""Page timings with 100 and with 100,000 households (server side, through the WSGI app).
+"""Page times with a small and a large village, in one run: the ratio is what compares.
 
-    DATABASE_URL=sqlite:////tmp/bench.db .venv/bin/python scripts/bench_pages.py
-    DATABASE_URL=postgresql://postgres@127.0.0.1/bench .venv/bin/python scripts/bench_pages.py
+    .venv/bin/python scripts/bench_pages.py                                   # SQLite
+    .venv/bin/python scripts/bench_pages.py --database-url postgresql://postgres@127.0.0.1/test
+    .venv/bin/python scripts/bench_pages.py --small 1000:100000 --large 100000:10000000
 
-Households beyond the first hundred are bulk-inserted (benchmark data only); every ledger entry
-goes through the ledger service. Prints median and p95 milliseconds per page for each size.
+Each village is made by `flask bench seed` (households and chained ledger entries, bulk), then
+every page is requested through the app in-process (server time only), N times each, for a
+household in the middle of the village. Prints p50 and p95 for both sizes and large/small.
 """
 
+import argparse
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import insert, select  # noqa: E402
+from sqlalchemy import create_engine, select, text  # noqa: E402
 
 from app import create_app  # noqa: E402
-from app.auth.services import create_user  # noqa: E402
+from app.config import normalize_database_url  # noqa: E402
 from app.extensions import db  # noqa: E402
-from app.households.models import Household, new_public_id  # noqa: E402
-from app.households.services import save_resident  # noqa: E402
-from app.ledger import services as ledger  # noqa: E402
-from app.villages.services import create_village  # noqa: E402
 
 PASSWORD = "bench-pass-1"
 
 
-def build(size: int) -> dict:
-    code = f"bench{size}"
-    village = create_village(code, f"测试村{size}", f"{code}-admin", PASSWORD, None)
-    rows = [
-        dict(
-            village_id=village.id,
-            public_id=new_public_id(),
-            number=f"{i:06d}",
-            head_name=f"户主{i}",
-            group_name=f"{i % 12 + 1}组",
-            address=f"{i}号",
+def build(app, code: str, households: int, entries: int) -> dict:
+    from app.auth.services import create_user
+    from app.benchdata import seed
+    from app.households.models import Household, Resident
+    from app.store import codes, services
+
+    with app.app_context():
+        started = time.perf_counter()
+        vid = seed(code, households, entries, PASSWORD)
+        mid = db.session.scalars(
+            select(Household)
+            .where(Household.village_id == vid)
+            .order_by(Household.number)
+            .offset(households // 2)
+            .limit(1)
+        ).one()
+        resident = db.session.scalar(select(Resident).where(Resident.household_id == mid.id))
+        resident.phone = f"139{vid:08d}"
+        db.session.commit()
+        create_user(
+            village_id=vid,
+            role="villager",
+            username=resident.phone,
+            password=PASSWORD,
+            resident_id=resident.id,
         )
-        for i in range(1, size + 1)
-    ]
-    for i in range(0, len(rows), 5000):
-        db.session.execute(insert(Household), rows[i : i + 5000])
-    db.session.commit()
-    ids = db.session.scalars(
-        select(Household.id)
-        .where(Household.village_id == village.id)
-        .order_by(Household.id)
-        .limit(50)
-    ).all()
-    for n, hid in enumerate(ids):
-        for k in range(40):  # 2,000 entries through the service
-            ledger.award(village.id, hid, 5 + k % 7, "清洁日", None)
-        if n == 0:
-            resident = save_resident(
-                village.id,
-                hid,
-                name="村民",
-                phone=f"139{size:08d}",
-                birth_year=1960,
-                actor_id=None,
-            )
-            create_user(
-                village_id=village.id,
-                role="villager",
-                username=resident.phone,
-                password=PASSWORD,
-                resident_id=resident.id,
-            )
-    return {"code": code, "admin": f"{code}-admin", "villager": resident.phone, "hid": ids[0]}
+        shop = services.save_venue(vid, None, kind="supermarket", name="爱心超市", actor_id=None)
+        clerk = create_user(
+            village_id=vid, role="clerk", username=f"{code}-clerk", password=PASSWORD
+        )
+        services.assign_clerk(vid, clerk.id, shop.id, None)
+        info = {
+            "code": code,
+            "hid": mid.id,
+            "number": mid.number,
+            "head": mid.head_name,
+            "group": mid.group_name,
+            "villager": resident.phone,
+            "card": codes.card_token(mid.public_id, mid.card_version),
+            "seconds": time.perf_counter() - started,
+        }
+        db.session.remove()
+    return info
 
 
-def timed(client, path: str, n: int = 30) -> tuple[float, float]:
+def timed(call, n: int) -> tuple[float, float]:
     samples = []
     for _ in range(n):
         t = time.perf_counter()
-        resp = client.get(path)
+        resp = call()
         samples.append((time.perf_counter() - t) * 1000)
-        assert resp.status_code == 200, (path, resp.status_code)
+        assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
     samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
+    return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
+
+
+def pages(app, info: dict, n: int) -> dict[str, tuple[float, float]]:
+    admin, villager, clerk, anyone = (app.test_client() for _ in range(4))
+    admin.post("/login", data={"username": f"{info['code']}-admin", "password": PASSWORD})
+    villager.post("/login", data={"username": info["villager"], "password": PASSWORD})
+    clerk.post("/login", data={"username": f"{info['code']}-clerk", "password": PASSWORD})
+    prefix = info["head"][:3]
+    cases = [
+        ("household list, first page", admin, "/admin/households/"),
+        ("household list, a later page", admin, f"/admin/households/?after={info['number']}"),
+        ("search: a head's name", admin, f"/admin/households/?q={prefix}"),
+        ("search: a name nobody has", admin, "/admin/households/?q=无此人"),
+        ("search: a group", admin, f"/admin/households/?q={info['group']}"),
+        ("search: a number", admin, f"/admin/households/?q={info['number']}"),
+        ("household detail", admin, f"/admin/households/{info['hid']}"),
+        ("scorer's household picker", admin, f"/scoring/proposals/new?q={prefix}"),
+        ("villager /me", villager, "/me"),
+        ("villager /me, an older page", villager, "/me?before=999999999"),
+        ("public notice board", anyone, f"/v/{info['code']}/notices"),
+    ]
+    out = {}
+    for label, client, path in cases:
+        out[label] = timed(lambda c=client, p=path: c.get(p), n)
+    out["counter lookup (card)"] = timed(
+        lambda: clerk.post("/api/v1/counter/lookup", json={"code": info["card"]}), n
+    )
+    return out
 
 
 def main() -> None:
-    app = create_app({"WTF_CSRF_ENABLED": False})
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
-    for size in (100, 100_000):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--small", default="1000:100000", help="households:entries")
+    parser.add_argument("--large", default="100000:10000000", help="households:entries")
+    parser.add_argument("-n", type=int, default=40, help="requests per page")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-pages-"))
+    os.environ["INSTANCE_PATH"] = str(tmp / "instance")
+    schema = None
+    if args.database_url:
+        base_url = normalize_database_url(args.database_url)
+        schema = f"benchp_{os.getpid()}"
+        admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = f"{base_url}{'&' if '?' in base_url else '?'}options=-csearch_path%3D{schema}"
+    else:
+        url = f"sqlite:///{tmp / 'bench.db'}"
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False}
+    )
+    try:
         with app.app_context():
-            t0 = time.perf_counter()
-            info = build(size)
-        print(f"-- {size} households (built in {time.perf_counter() - t0:.0f}s)")
-        admin, villager = app.test_client(), app.test_client()
-        admin.post("/login", data={"username": info["admin"], "password": PASSWORD})
-        villager.post("/login", data={"username": info["villager"], "password": PASSWORD})
-        for label, client, path in [
-            ("households list p1", admin, "/admin/households/"),
-            ("households list last page", admin, f"/admin/households/?after={size - 10:06d}"),
-            ("households search name", admin, "/admin/households/?q=户主99"),
-            ("households search number", admin, f"/admin/households/?q={size // 2:06d}"),
-            ("household detail", admin, f"/admin/households/{info['hid']}"),
-            ("villager /me", villager, "/me"),
-        ]:
-            p50, p95 = timed(client, path)
-            print(f"{label:28s} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms")
-    print("database:", os.environ.get("DATABASE_URL", "sqlite (instance)"))
+            db.create_all()
+        sizes = []
+        for name, spec in (("small", args.small), ("large", args.large)):
+            households, entries = (int(x) for x in spec.split(":"))
+            info = build(app, f"bench-{name}", households, entries)
+            print(
+                f"{name}: {households} households, {entries} entries, "
+                f"seeded in {info['seconds']:.0f} s; load {os.getloadavg()[0]:.2f}"
+            )
+            sizes.append((households, entries, info))
+        results = [pages(app, info, args.n) for _h, _e, info in sizes]
+        (sh, se, _), (lh, le, _) = sizes
+        print(
+            f"\n{'PostgreSQL' if schema else 'SQLite'}, p50 / p95 ms, {sh}/{se} vs {lh}/{le} "
+            f"households/entries, {args.n} requests each; load {os.getloadavg()[0]:.2f}"
+        )
+        head = ("page", "small p50", "p95", "large p50", "p95", "p95 x")
+        print("{:32s} {:>9s} {:>7s} {:>9s} {:>7s} {:>6s}".format(*head))
+        for label in results[0]:
+            (a50, a95), (b50, b95) = results[0][label], results[1][label]
+            print(f"{label:32s} {a50:9.1f} {a95:7.1f} {b50:9.1f} {b95:7.1f} {b95 / a95:6.2f}")
+    finally:
+        if schema:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
