@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, event, insert, select, update
+from sqlalchemy import bindparam, event, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from ..database import monotonic_ms, transaction, utcnow
@@ -36,6 +36,7 @@ MAX_POINTS = 1_000_000
 # Kinds that count as points *earned* (star rating, rank); redemptions and opening balances don't.
 EARNING = ("award", "deduct", "adjust")
 LOCAL_TZ = timedelta(hours=8)  # a village's year starts at midnight China time
+RANK_LOCK_SPACE = 7301  # pg_advisory_xact_lock(space, village): one ranking per village at a time
 _HEADS = "ledger_heads"  # session.info: {village_id: [seq, hash, locked_at_ms]} of this transaction
 
 _entry = LedgerEntry.__table__
@@ -545,6 +546,14 @@ def recompute_ranks(village_id: int, now: datetime | None = None) -> int:
     )
     table = HouseholdRank.__table__
     with transaction():
+        if db.session.get_bind().dialect.name == "postgresql":
+            # Two runs at once (the daily job and an admin's, or posting in several threads) would
+            # both delete and then both insert the same households: one waits for the other here.
+            # SQLite writers are already one at a time.
+            db.session.execute(
+                text("SELECT pg_advisory_xact_lock(:space, :village)"),
+                {"space": RANK_LOCK_SPACE, "village": village_id},
+            )
         db.session.execute(delete(table).where(table.c.village_id == village_id))
         db.session.execute(
             insert(table).from_select(
