@@ -105,6 +105,16 @@ def transaction() -> Iterator:
         _depth.reset(t_depth)
 
 
+def sql():
+    """The session's connection, for prebuilt Core statements on hot paths: the same
+    transaction, without the ORM's per-statement work (flush check, events, result wrapping),
+    which cost more than running the statement. Pending ORM changes are flushed first."""
+    session = db.session
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    return session.connection()
+
+
 def in_transaction() -> bool:
     return _depth.get() > 0
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from flask import session
 from flask_login import login_user, logout_user
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from ..database import transaction, utcnow
 from ..extensions import db
@@ -56,6 +56,20 @@ def current_hash() -> str | None:
     return _hash(token) if isinstance(token, str) else None
 
 
+# Built once: every request runs it, and building it (with its cache key) cost more than running it.
+_LOAD = (
+    select(User)
+    .join(UserSession, UserSession.user_id == User.id)
+    .where(
+        UserSession.token_hash == bindparam("token_hash"),
+        UserSession.expires_at > bindparam("now"),
+        User.id == bindparam("user_id"),
+        User.session_version == bindparam("version"),
+        User.is_enabled.is_(True),
+    )
+)
+
+
 def load(user_id: int, version: int) -> User | None:
     """The signed-in user of this browser, in one read: only if its session row exists, is the
     user's and has not expired, and the user is enabled (the cookie alone is not enough:
@@ -64,15 +78,7 @@ def load(user_id: int, version: int) -> User | None:
     if token_hash is None:
         return None
     return db.session.execute(
-        select(User)
-        .join(UserSession, UserSession.user_id == User.id)
-        .where(
-            UserSession.token_hash == token_hash,
-            UserSession.expires_at > utcnow(),
-            User.id == user_id,
-            User.session_version == version,
-            User.is_enabled.is_(True),
-        )
+        _LOAD, {"token_hash": token_hash, "now": utcnow(), "user_id": user_id, "version": version}
     ).scalar_one_or_none()
 
 

@@ -24,7 +24,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, event, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from ..database import monotonic_ms, transaction, utcnow
+from ..database import monotonic_ms, sql, transaction, utcnow
 from ..errors import AlreadyReversed, HouseholdArchived, InsufficientPoints, InvalidInput, NotFound
 from ..extensions import db
 from ..households.models import Household
@@ -113,7 +113,7 @@ def lock_head(village_id: int) -> list:
     heads = db.session.info.setdefault(_HEADS, {})
     head = heads.get(village_id)
     if head is None:
-        row = db.session.execute(_LOCK_HEAD, {"village_id": village_id}).first()
+        row = sql().execute(_LOCK_HEAD, {"village_id": village_id}).first()
         if row is None:
             raise NotFound()
         head = heads[village_id] = [row[0], row[1], monotonic_ms()]
@@ -202,7 +202,8 @@ def post_locked(
     head moves on: three statements. The caller checks the key, if any, and validates the
     points and the reason."""
     head = lock_head(village_id)
-    row = db.session.execute(
+    conn = sql()
+    row = conn.execute(
         _balance_statement(floor_at_zero, only_active),
         {"h_id": household_id, "h_village": village_id, "h_points": points},
     ).first()
@@ -225,12 +226,12 @@ def post_locked(
         created_at=at or utcnow(),
     )
     digest = entry_hash(prev_hash=head[1], **fields)
-    entry_id = db.session.execute(
+    entry_id = conn.execute(
         _INSERT_ENTRY, {"prev_hash": head[1], "hash": digest, **fields}
     ).scalar_one()
     if earning or kind in EARNING:
         _add_earned(village_id, household_id, local_year(fields["created_at"]), points)
-    db.session.execute(_MOVE_HEAD, {"v_id": village_id, "v_seq": seq, "v_head": digest})
+    conn.execute(_MOVE_HEAD, {"v_id": village_id, "v_seq": seq, "v_head": digest})
     head[0], head[1] = seq, digest
     expire_columns(Household, household_id, "balance")
     expire_columns(Village, village_id, "ledger_seq", "ledger_head")

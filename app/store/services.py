@@ -21,7 +21,7 @@ from werkzeug.security import check_password_hash
 from ..audit import record
 from ..auth import throttle
 from ..auth.models import User, hash_secret
-from ..database import transaction, utcnow
+from ..database import sql, transaction, utcnow
 from ..errors import (
     DomainError,
     Forbidden,
@@ -490,7 +490,7 @@ def _resolve(village_id: int, code: codes.Code | None, now) -> Scan:
     if code is None:
         raise CodeUnknown()
     if code.kind == "card":
-        row = db.session.execute(_CARD_HOUSEHOLD, {"public_id": code.household_public_id}).first()
+        row = sql().execute(_CARD_HOUSEHOLD, {"public_id": code.household_public_id}).first()
         if row is None:
             raise CodeUnknown()
         household = ScannedHousehold(*row)
@@ -500,7 +500,7 @@ def _resolve(village_id: int, code: codes.Code | None, now) -> Scan:
             raise CardReplaced()
         resident, pay_code_id = None, None
     else:
-        row = db.session.execute(_PAY_CODE, {"number": code.number}).first()
+        row = sql().execute(_PAY_CODE, {"number": code.number}).first()
         live = (
             row is not None
             and row[1] == village_id
@@ -514,8 +514,7 @@ def _resolve(village_id: int, code: codes.Code | None, now) -> Scan:
         resident = ScannedResident(row[5], row[6], row[7])
         household = ScannedHousehold(*row[9:])
     residents = [
-        ScannedResident(*r)
-        for r in db.session.execute(_MEMBERS, {"household_id": household.id}).all()
+        ScannedResident(*r) for r in sql().execute(_MEMBERS, {"household_id": household.id}).all()
     ]
     return Scan(code, household, resident, residents, pay_code_id=pay_code_id)
 
@@ -758,9 +757,9 @@ _ITEMS = select(Item.id, Item.name, Item.points, Item.stock, Item.slot, Item.dai
 
 def _plan(village_id: int, venue_id: int, code, wanted: dict, resident_id, pin) -> _Plan:
     """Read, outside the lock, what the redemption needs; raise what can be known already."""
-    found = db.session.execute(
-        _SETTINGS_AND_VENUE, {"venue_id": venue_id, "village_id": village_id}
-    ).first()
+    found = (
+        sql().execute(_SETTINGS_AND_VENUE, {"venue_id": venue_id, "village_id": village_id}).first()
+    )
     if found is None:
         raise NotFound()
     pin_required, tiers, daily_cap, venue_name = found
@@ -770,8 +769,7 @@ def _plan(village_id: int, venue_id: int, code, wanted: dict, resident_id, pin) 
         _verify_pin(village_id, pin_required, household.id, household.card_pin_hash, pin)
     resident = _resident_for(scan, resident_id)
     by_id = {
-        row.id: row
-        for row in db.session.execute(_ITEMS, {"ids": list(wanted), "venue_id": venue_id})
+        row.id: row for row in sql().execute(_ITEMS, {"ids": list(wanted), "venue_id": venue_id})
     }
     missing = [i for i in wanted if i not in by_id]
     if missing:
@@ -854,7 +852,7 @@ def redeem(
         if resident_id is None or not 0 < resident_id <= rules.MAX_ID:
             raise InvalidInput(_l("resident_id must be a whole number."))
     fingerprint = _fingerprint(venue_id, code_text, wanted, resident_id)
-    if db.session.execute(_KNOWN_REQUEST, {"v": village_id, "r": request_id}).first():
+    if sql().execute(_KNOWN_REQUEST, {"v": village_id, "r": request_id}).first():
         # A retry of an answered request: no lock, no PIN, no code.
         return _replay(_by_request(village_id, request_id), fingerprint)
     code = _parse(code_text)
@@ -950,11 +948,11 @@ def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Rec
         redemption_id = _next_redemption_id()
         ledger.lock_head(plan.village_id)
         if redemption_id is None:
-            redemption_id = db.session.scalar(_MAX_ID_PLUS_ONE)
+            redemption_id = sql().scalar(_MAX_ID_PLUS_ONE)
         now = utcnow()
         today = rules.local_day(now)
         if plan.pay_code_id is not None:
-            used = db.session.execute(_USE_PAY_CODE, {"p_id": plan.pay_code_id, "p_now": now})
+            used = sql().execute(_USE_PAY_CODE, {"p_id": plan.pay_code_id, "p_now": now})
             if used.rowcount != 1:
                 raise _CodeGone()
         meals = [line for line in plan.lines if line.slot]
@@ -982,11 +980,11 @@ def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Rec
             )
             entry_id, balance_after = posted.id, posted.balance_after
         else:
-            row = db.session.execute(_BALANCE_OF, {"id": household.id}).one()
+            row = sql().execute(_BALANCE_OF, {"id": household.id}).one()
             if row.status != "active":
                 raise HouseholdArchived()
             entry_id, balance_after = None, row.balance
-        db.session.execute(
+        sql().execute(
             _INSERT_REDEMPTION,
             dict(
                 id=redemption_id,
@@ -1005,7 +1003,7 @@ def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Rec
                 created_at=now,
             ),
         )
-        db.session.execute(
+        sql().execute(
             _INSERT_LINE,
             [
                 dict(
@@ -1046,9 +1044,9 @@ def _take_stock(goods: list[Line]) -> None:
     each row only if it has enough and is still on sale. Fewer rows changed than lines means
     one ran out."""
     wanted = {line.item_id: line.qty for line in goods}
-    changed = db.session.execute(
-        _TAKE_STOCK, [{"i_id": i, "i_qty": q} for i, q in wanted.items()]
-    ).rowcount
+    changed = (
+        sql().execute(_TAKE_STOCK, [{"i_id": i, "i_qty": q} for i, q in wanted.items()]).rowcount
+    )
     if changed == len(wanted):
         for item_id in wanted:
             ledger.expire_columns(Item, item_id, "stock")
@@ -1093,9 +1091,9 @@ SLOT_LABELS = {"breakfast": _l("breakfast"), "lunch": _l("lunch"), "dinner": _l(
 def _check_card(plan: _Plan, today, total: int) -> None:
     """Under the lock: the card is still the household's current one, and today's card
     spending stays within the village's daily cap."""
-    version, spent = db.session.execute(
-        _CARD_CHECK, {"household_id": plan.household.id, "today": today}
-    ).one()
+    version, spent = (
+        sql().execute(_CARD_CHECK, {"household_id": plan.household.id, "today": today}).one()
+    )
     if version != plan.card_version:
         raise CardReplaced()
     if spent + total > plan.card_daily_cap:
