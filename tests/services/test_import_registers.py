@@ -97,7 +97,7 @@ def test_confirm_writes_exactly_the_preview_once(village_with_001_to_003):
     again = preview(v.id, "花名册.xlsx", content, None)
     assert again.imported_at is not None and not again.ok
     # The register saved again (other bytes): every household is already there, none new.
-    resaved = preview(v.id, "花名册.xlsx", content + b"", None)
+    resaved = preview(v.id, "花名册.xlsx", register_xlsx(), None)
     assert resaved.rows == [] or resaved.imported_at is not None
 
 
