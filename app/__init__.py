@@ -75,6 +75,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
+    from .certificates.views import bp as certificates_bp
     from .households.views import bp as households_bp
     from .ledger.views import bp as ledger_bp
     from .reports.views import bp as reports_bp
@@ -92,6 +93,7 @@ def register_blueprints(app: Flask) -> None:
         store_bp,
         store_api_bp,
         reports_bp,
+        certificates_bp,
     ):
         app.register_blueprint(bp)
 

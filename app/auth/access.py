@@ -68,6 +68,7 @@ def nav_items(user) -> list[tuple[str, str]]:
             ("auth.users", _l("Users")),
             ("villages.settings", _l("Settings")),
             *store_nav.ADMIN,
+            ("certificates.index", _l("Certificates")),
         ],
         "scorer": [("scoring.index", _l("Scoring")), ("households.index", _l("Households"))],
         "clerk": store_nav.CLERK,
