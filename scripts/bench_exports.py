@@ -44,7 +44,7 @@ def rss_mb() -> float:
 
 def run_one(url: str, what: str, fmt: str) -> None:
     from app.database import utcnow
-    from app.reports import exports, reports
+    from app.reports import exports
     from app.villages.models import Village
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
@@ -55,6 +55,8 @@ def run_one(url: str, what: str, fmt: str) -> None:
         started = time.perf_counter()
         size = 0
         if what == "report":
+            from app.reports import reports
+
             year = utcnow().year
             report = reports.build(vid, reports.Period.for_year(year))
             if fmt == "xlsx":

@@ -68,9 +68,14 @@ def nav_items(user) -> list[tuple[str, str]]:
             ("auth.users", _l("Users")),
             ("villages.settings", _l("Settings")),
             *store_nav.ADMIN,
+            ("reports.index", _l("Reports")),
             ("certificates.index", _l("Certificates")),
         ],
-        "scorer": [("scoring.index", _l("Scoring")), ("households.index", _l("Households"))],
+        "scorer": [
+            ("scoring.index", _l("Scoring")),
+            ("households.index", _l("Households")),
+            ("reports.index", _l("Reports")),
+        ],
         "clerk": store_nav.CLERK,
         "villager": [
             ("ledger.me", _l("My points")),

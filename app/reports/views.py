@@ -2,11 +2,12 @@
 
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, request, stream_with_context
+from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from flask_babel import gettext as _
 
 from ..auth.access import roles_required, village_id
 from ..database import utcnow
-from . import exports
+from . import charts, exports, reports
 
 bp = Blueprint("reports", __name__)
 
@@ -42,3 +43,54 @@ def export(what: str, fmt: str):
             stream_with_context(exports.csv_chunks(table)), filename, "text/csv; charset=utf-8"
         )
     return download(exports.file_chunks(exports.xlsx_file(table)), filename, XLSX)
+
+
+def _period():
+    from ..ledger.services import LOCAL_TZ
+
+    today = (utcnow() + LOCAL_TZ).date()
+    return reports.Period.parse(request.args.get("year"), request.args.get("month"), today)
+
+
+@bp.route("/admin/reports")
+@roles_required("village_admin", "scorer")
+def index():
+    period = _period()
+    report = reports.build(village_id(), period)
+    trend = report.trend
+    return render_template(
+        "reports/index.html",
+        report=report,
+        period=period,
+        category_label=reports.category_label,
+        chart_categories=charts.bars(
+            [(reports.category_label(c), net) for c, _a, _d, _r, net in report.by_category],
+            _("Net points by category"),
+            charts.PLUS,
+        ),
+        chart_groups=charts.bars(
+            [(g or "—", net) for g, _a, _d, net in report.by_group],
+            _("Net points by group"),
+            charts.PLUS,
+        ),
+        chart_venues=charts.bars(
+            [(v, pts) for v, _n, pts in report.by_venue], _("Points redeemed by venue")
+        ),
+        chart_trend=charts.trend(
+            [m for m, *_ in trend],
+            [
+                (_("Awarded"), [a for _m, a, _d, _r in trend], charts.PLUS),
+                (_("Deducted"), [-d for _m, _a, d, _r in trend], charts.MINUS),
+                (_("Redeemed"), [r for _m, _a, _d, r in trend], charts.NEUTRAL),
+            ],
+            _("12-month trend"),
+        ),
+    )
+
+
+@bp.route("/admin/reports.xlsx")
+@roles_required("village_admin", "scorer")
+def download_xlsx():
+    period = _period()
+    report = reports.build(village_id(), period)
+    return download(exports.file_chunks(reports.xlsx(report)), f"report_{period.label}.xlsx", XLSX)
