@@ -61,7 +61,10 @@ def nav_items(user) -> list[tuple[str, str]]:
     if not getattr(user, "is_authenticated", False):
         return []
     items = {
-        "county_admin": [("villages.county", _l("Villages"))],
+        "county_admin": [
+            ("villages.overview", _l("County overview")),
+            ("villages.county", _l("Villages")),
+        ],
         "village_admin": [
             ("households.index", _l("Households")),
             ("scoring.index", _l("Scoring")),
