@@ -2,7 +2,7 @@
 
 from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from flask import Blueprint, Response, abort, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
 
 from ..auth.access import roles_required, village_id
@@ -94,3 +94,40 @@ def download_xlsx():
     period = _period()
     report = reports.build(village_id(), period)
     return download(exports.file_chunks(reports.xlsx(report)), f"report_{period.label}.xlsx", XLSX)
+
+
+@bp.route("/scoring/meetings/<int:meeting_id>/notice")
+@roles_required("village_admin", "scorer")
+def meeting_notice(meeting_id: int):
+    """A meeting's approved items on one A4 sheet for the village's paper notice board (公示栏):
+    names as the village's privacy setting allows, a QR to the online board, the chain head."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from ..auth.access import get_scoped_or_404
+    from ..extensions import db
+    from ..scoring.models import Meeting, NoticeItem
+    from ..scoring.queries import heads
+    from ..store import qr
+    from ..store.views import base_url
+    from ..villages.models import Village
+
+    meeting = get_scoped_or_404(Meeting, meeting_id)
+    village = db.session.get(Village, meeting.village_id)
+    items = db.session.scalars(
+        select(NoticeItem)
+        .where(NoticeItem.meeting_id == meeting.id, NoticeItem.status != "cancelled")
+        .order_by(NoticeItem.points.desc(), NoticeItem.id)
+        .options(selectinload(NoticeItem.household))
+    ).all()
+    board = base_url() + url_for("scoring.board", code=village.code)
+    latest = heads(village.id)
+    return render_template(
+        "reports/notice.html",
+        meeting=meeting,
+        village=village,
+        items=items,
+        board_url=board,
+        board_qr=qr.svg(board, _("The online notice board")),
+        head=latest[0] if latest else None,
+    )
