@@ -14,7 +14,6 @@ would. Prints seconds, bytes, the process's RSS before the export and its peak d
 import argparse
 import importlib.util
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -34,10 +33,12 @@ from app.extensions import db  # noqa: E402
 CODE = "bench-export"
 
 
-def rss_mb() -> float:
+def status_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak) of this process. Not getrusage's ru_maxrss: Linux carries
+    that over from the parent across fork and exec, so it would report the seeding's peak."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0
 
@@ -51,7 +52,7 @@ def run_one(url: str, what: str, fmt: str) -> None:
     with app.app_context(), app.test_request_context():
         vid = db.session.scalar(select(Village.id).where(Village.code == CODE))
         db.session.execute(select(1))
-        base = rss_mb()
+        base = status_mb("VmRSS")
         started = time.perf_counter()
         size = 0
         if what == "report":
@@ -76,7 +77,7 @@ def run_one(url: str, what: str, fmt: str) -> None:
             for chunk in chunks:
                 size += len(chunk)
         seconds = time.perf_counter() - started
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak = status_mb("VmHWM")
         print(f"{what}.{fmt}\t{seconds:.2f}\t{size / 1e6:.1f}\t{base:.0f}\t{peak:.0f}")
 
 
@@ -84,7 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database-url")
     parser.add_argument("--households", type=int, default=100_000)
-    parser.add_argument("--entries", type=int, default=300_000)
+    parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--one", nargs=3, metavar=("URL", "WHAT", "FMT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:

@@ -4,11 +4,10 @@ A certificate freezes what it states (household, head, balance, points earned in
 three years, stars, rank, date) in `figures` and signs them, with its serial and village, by an
 HMAC of the app's secret key. Verification recomputes the signature from the stored row: a figure
 or serial changed in the database after issue shows as not genuine. The serial is 80 random bits
-(16 base-32 characters), so nobody finds a valid one by trying; lookups of unknown serials are
-also limited per client address (see views).
+(16 characters of Crockford's base 32), so nobody finds a valid one by trying; lookups of
+unknown serials are also limited per client address (see views).
 """
 
-import base64
 import hashlib
 import hmac
 import json
@@ -34,14 +33,20 @@ from .models import Certificate
 YEARS = 3
 
 
+# Crockford's base 32: no I, L, O or U, so a serial read off paper has no 1/I/L or 0/O to confuse.
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
+
+
 def new_serial() -> str:
-    raw = base64.b32encode(secrets.token_bytes(10)).decode()  # 16 characters, 80 bits
+    """16 characters of 5 random bits each: 80 bits."""
+    raw = "".join(secrets.choice(ALPHABET) for _ in range(16))
     return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
 
 
 def normalise_serial(text: str) -> str:
-    """As typed from paper: case and spaces don't matter, dashes are optional."""
-    raw = "".join(c for c in (text or "").upper() if c.isalnum())[:16]
+    """As typed from paper: case, spaces and dashes don't matter; O is 0, I and L are 1."""
+    raw = "".join(c for c in (text or "").upper() if c.isalnum()).translate(LOOKALIKES)[:16]
     return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
 
 

@@ -18,7 +18,8 @@ def bars(rows: list[tuple[str, int]], label: str, colour: str = NEUTRAL) -> Mark
     the same axis as positive ones."""
     if not rows:
         return Markup("")
-    width, left, right, bar_h, gap = 600, 150, 80, 22, 8
+    # About the width of a phone's screen, so the text is drawn near its real size there.
+    width, left, right, bar_h, gap = 360, 84, 56, 20, 7
     lo = min(0, *(v for _l, v in rows))
     hi = max(0, *(v for _l, v in rows))
     span = (hi - lo) or 1
@@ -38,10 +39,10 @@ def bars(rows: list[tuple[str, int]], label: str, colour: str = NEUTRAL) -> Mark
         anchor = "start" if value >= 0 else "end"
         parts.append(
             f'<text x="{left - 6}" y="{y + bar_h * 0.72:.1f}" text-anchor="end" '
-            f'font-size="14">{escape(_short(name))}</text>'
+            f'font-size="13">{escape(_short(name, 6))}</text>'
             f'<rect x="{x:.1f}" y="{y}" width="{max(w, 1):.1f}" height="{bar_h}" fill="{fill}"/>'
             f'<text x="{text_x:.1f}" y="{y + bar_h * 0.72:.1f}" text-anchor="{anchor}" '
-            f'font-size="14">{_fmt(value)}</text>'
+            f'font-size="13">{_fmt(value)}</text>'
         )
     return _svg(width, height, label, "".join(parts))
 
@@ -51,7 +52,7 @@ def trend(months: list[str], series: list[tuple[str, list[int], str]], label: st
     month labels below, every other one when there are many."""
     if not months:
         return Markup("")
-    width, height, left, right, top, bottom = 600, 260, 56, 12, 28, 40
+    width, height, left, right, top, bottom = 360, 220, 44, 14, 30, 30
     values = [v for _n, vs, _c in series for v in vs]
     lo, hi = min(0, *values), max(1, *values)
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -65,15 +66,15 @@ def trend(months: list[str], series: list[tuple[str, list[int], str]], label: st
         y = y_of(tick)
         parts.append(
             f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#ddd"/>'
-            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="12">'
+            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="11">'
             f"{_fmt(tick)}</text>"
         )
-    every = 1 if len(months) <= 6 else 2
+    every = 1 if len(months) <= 4 else 3
     for i, m in enumerate(months):
         if i % every == 0 or i == len(months) - 1:
             parts.append(
                 f'<text x="{left + i * step:.1f}" y="{height - bottom + 18}" text-anchor="middle" '
-                f'font-size="12">{escape(m[2:])}</text>'
+                f'font-size="11">{escape(m[2:])}</text>'
             )
     legend_x = left
     for name, vs, colour in series:
@@ -87,9 +88,9 @@ def trend(months: list[str], series: list[tuple[str, list[int], str]], label: st
         )
         parts.append(
             f'<rect x="{legend_x}" y="6" width="14" height="14" fill="{colour}"/>'
-            f'<text x="{legend_x + 18}" y="18" font-size="13">{escape(name)}</text>'
+            f'<text x="{legend_x + 18}" y="18" font-size="12">{escape(name)}</text>'
         )
-        legend_x += 30 + 14 * len(name)
+        legend_x += 28 + 12 * len(name)
     return _svg(width, height, label, "".join(parts))
 
 

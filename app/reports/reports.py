@@ -176,6 +176,28 @@ def _sums(e):
     )
 
 
+NUMERALS = {c: i for i, c in enumerate("零一二三四五六七八九十", start=0)}
+
+
+def group_order(name: str) -> tuple:
+    """一组, 二组 ... 十二组, 3组 in their numeric order, other names after them by name."""
+    head = ""
+    for c in name:
+        if c.isdigit() or c in NUMERALS:
+            head += c
+        else:
+            break
+    if not head:
+        return (1, 0, name)
+    if head.isdigit():
+        return (0, int(head), name)
+    value = 0
+    for c in head:
+        n = NUMERALS.get(c, int(c) if c.isdigit() else 0)
+        value = value + (n if n < 10 else 0) if c != "十" else max(value, 1) * 10
+    return (0, value, name)
+
+
 def category_label(code: str) -> str:
     extra = {
         "adjustment": _l("Direct adjustments"),
@@ -206,7 +228,9 @@ def build(village_id: int, period: Period) -> Report:
         .group_by(group)
         .order_by(group)
     ).all()
-    report.by_group = [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
+    report.by_group = sorted(
+        ((r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows), key=lambda r: group_order(r[0])
+    )
 
     # Redemptions on the period's days that stand (not voided), by venue and by item.
     live = and_(
