@@ -35,8 +35,9 @@ def bars(rows: list[tuple[str, int]], label: str, colour: str = NEUTRAL) -> Mark
         w = plot * abs(value) / span
         x = zero if value >= 0 else zero - w
         fill = MINUS if value < 0 else colour
-        text_x = x + w + 4 if value >= 0 else x - 4
-        anchor = "start" if value >= 0 else "end"
+        # A negative value's number goes right of the axis: left of its bar is the label.
+        text_x = x + w + 4 if value >= 0 else zero + 4
+        anchor = "start"
         parts.append(
             f'<text x="{left - 6}" y="{y + bar_h * 0.72:.1f}" text-anchor="end" '
             f'font-size="13">{escape(_short(name, 6))}</text>'
