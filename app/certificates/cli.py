@@ -1,3 +1,4 @@
+import os
 import sys
 
 import click
@@ -15,7 +16,13 @@ certificates_cli = AppGroup("certificates", help="Points certificates (积分证
 
 
 def _url(village: Village, serial: str) -> str:
-    base = current_app.config.get("PUBLIC_BASE_URL") or "http://localhost:5000"
+    # The address villagers reach the site by: the config's, else the environment's, else the
+    # address `make run` serves on.
+    base = (
+        current_app.config.get("PUBLIC_BASE_URL")
+        or os.environ.get("PUBLIC_BASE_URL")
+        or "http://127.0.0.1:5000"
+    )
     with current_app.test_request_context(base_url=base):
         return base.rstrip("/") + url_for("certificates.verify", code=village.code, serial=serial)
 
