@@ -55,7 +55,7 @@ LABELS = {
     "head_name": _l("Head of household"),
     "group_name": _l("Group"),
     "address": _l("Address"),
-    "phone": _l("Phone"),
+    "phone": _l("Phone: a mobile becomes the head's login phone, a landline the contact number"),
     "head_birth_year": _l("Head's birth year"),
     "opening_balance": _l("Opening balance"),
     "id_number": _l("ID card number: only the birth year is taken; the number is not kept"),
