@@ -46,6 +46,7 @@ COLUMNS = {
         "phone",
         "mobile",
     ),
+    "landline": ("固定电话", "座机", "家庭电话", "landline"),
     "head_birth_year": ("出生年份", "出生年", "birth_year"),
     "opening_balance": ("期初积分", "opening_balance", "opening"),
     "id_number": ("身份证号", "身份证", "身份证号码", "公民身份号码", "id_number"),
@@ -56,6 +57,7 @@ LABELS = {
     "group_name": _l("Group"),
     "address": _l("Address"),
     "phone": _l("Phone: a mobile becomes the head's login phone, a landline the contact number"),
+    "landline": _l("Contact number"),
     "head_birth_year": _l("Head's birth year"),
     "opening_balance": _l("Opening balance"),
     "id_number": _l("ID card number: only the birth year is taken; the number is not kept"),
@@ -404,6 +406,8 @@ def _clean_row(rownum, raw, width, header_of, result) -> HouseholdData | None:
                         ),
                     )
                 )
+    if raw.get("landline") and not values["contact_phone"]:
+        values["contact_phone"] = take("landline", _contact_number) or ""
     values["head_birth_year"] = take("head_birth_year", rules.clean_birth_year)
     if values["head_birth_year"] is None and raw.get("id_number"):
         year = _birth_year_from_id(raw["id_number"])
@@ -432,6 +436,14 @@ def _split_phone(value: str) -> tuple[str | None, str]:
         return digits, ""
     if LANDLINE_RE.match(digits):
         return None, value[:30]
+    raise InvalidInput(_l("%(value)s is neither a mobile nor a landline number."), value=value)
+
+
+def _contact_number(value: str) -> str:
+    """Any phone number to reach the household (a landline or a mobile), kept as written."""
+    digits = rules.ascii_digits(value)
+    if rules.PHONE_RE.match(digits) or LANDLINE_RE.match(digits):
+        return value[:30]
     raise InvalidInput(_l("%(value)s is neither a mobile nor a landline number."), value=value)
 
 

@@ -207,3 +207,15 @@ def test_an_xlsx_with_a_high_ratio_is_refused_even_under_the_size_bound(village)
         return xml.replace(b"<sheetData>", b"<sheetData>" + b" " * (8 * 1024 * 1024), 1)
 
     _refused(village, "a.xlsx", _xlsx_with_sheet(pad))
+
+
+def test_a_landline_column_of_its_own_is_the_contact_number(village):
+    content = csv_bytes(
+        [["户号", "户主", "手机号", "座机"], ["1", "王", "13800001001", "0710 345 6789"]]
+    )
+    result = parse(village.id, "a.csv", content)
+    assert result.errors == []
+    d = result.rows[0]
+    assert (d.head_phone, d.contact_phone) == ("13800001001", "0710 345 6789")
+    bad = parse(village.id, "a.csv", csv_bytes([["户号", "户主", "座机"], ["1", "王", "12"]]))
+    assert [(r, c) for r, c, _m in bad.errors] == [(2, "座机")]
