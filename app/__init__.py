@@ -75,14 +75,26 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
+    from .certificates.views import bp as certificates_bp
     from .households.views import bp as households_bp
     from .ledger.views import bp as ledger_bp
+    from .reports.views import bp as reports_bp
     from .scoring.views import bp as scoring_bp
     from .store.api import bp as store_api_bp
     from .store.views import bp as store_bp
     from .villages.views import bp as villages_bp
 
-    for bp in (auth_bp, villages_bp, households_bp, ledger_bp, scoring_bp, store_bp, store_api_bp):
+    for bp in (
+        auth_bp,
+        villages_bp,
+        households_bp,
+        ledger_bp,
+        scoring_bp,
+        store_bp,
+        store_api_bp,
+        reports_bp,
+        certificates_bp,
+    ):
         app.register_blueprint(bp)
 
 

@@ -11,6 +11,7 @@ from .extensions import db
 
 def register(app: Flask) -> None:
     from .benchdata import bench_cli
+    from .certificates.cli import certificates_cli
     from .households.cli import households_cli
     from .ledger.cli import ledger_cli
     from .scoring.cli import notices_cli
@@ -19,6 +20,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(households_cli)
     app.cli.add_command(notices_cli)
     app.cli.add_command(bench_cli)
+    app.cli.add_command(certificates_cli)
 
     @app.cli.command("demo")
     @click.option("--if-empty", is_flag=True, help="Only when the database has no village yet.")

@@ -1,7 +1,8 @@
 """Imports every model so that metadata (create_all, Alembic) sees all tables."""
 
 from .auth.models import LoginThrottle, User, UserSession  # noqa: F401
-from .households.models import Household, Resident  # noqa: F401
+from .certificates.models import Certificate  # noqa: F401
+from .households.models import Household, ImportBatch, Resident  # noqa: F401
 from .ledger.models import HouseholdYear, LedgerEntry  # noqa: F401
 from .scoring.models import (  # noqa: F401
     ChainHead,

@@ -61,15 +61,24 @@ def nav_items(user) -> list[tuple[str, str]]:
     if not getattr(user, "is_authenticated", False):
         return []
     items = {
-        "county_admin": [("villages.county", _l("Villages"))],
+        "county_admin": [
+            ("villages.overview", _l("County overview")),
+            ("villages.county", _l("Villages")),
+        ],
         "village_admin": [
             ("households.index", _l("Households")),
             ("scoring.index", _l("Scoring")),
             ("auth.users", _l("Users")),
             ("villages.settings", _l("Settings")),
             *store_nav.ADMIN,
+            ("reports.index", _l("Reports")),
+            ("certificates.index", _l("Certificates")),
         ],
-        "scorer": [("scoring.index", _l("Scoring")), ("households.index", _l("Households"))],
+        "scorer": [
+            ("scoring.index", _l("Scoring")),
+            ("households.index", _l("Households")),
+            ("reports.index", _l("Reports")),
+        ],
         "clerk": store_nav.CLERK,
         "villager": [
             ("ledger.me", _l("My points")),

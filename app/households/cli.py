@@ -35,9 +35,16 @@ def import_command(file: Path, village_code: str | None):
     except DomainError as e:
         click.echo(f"Error: {e}", err=True)
         sys.exit(1)
-    for row, message in result.errors:
-        click.echo(f"row {row}: {message}", err=True)
+    for row, column, message in result.errors:
+        click.echo(f"row {row}, {column}: {message}", err=True)
     if result.errors:
-        click.echo(f"Nothing imported: {len(result.errors)} rows are wrong.", err=True)
+        click.echo(f"Nothing imported: {result.bad_rows} rows are wrong.", err=True)
         sys.exit(1)
+    for row, why in result.skipped:
+        click.echo(f"row {row} skipped: {why}")
+    for row, column, note in result.notes:
+        click.echo(f"row {row}, {column}: {note}")
+    if result.imported_at is not None:
+        click.echo(f"This file was already imported ({result.imported_at:%Y-%m-%d %H:%M} UTC).")
+        return
     click.echo(f"Imported {len(result.rows)} households into {villages[0].code}.")

@@ -1,7 +1,7 @@
 import secrets
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..database import utcnow
@@ -31,6 +31,9 @@ class Household(db.Model):
     head_name: Mapped[str] = mapped_column(String(50))
     group_name: Mapped[str] = mapped_column(String(50), default="")  # 村民小组
     address: Mapped[str] = mapped_column(String(200), default="")
+    # A landline or any number to reach the household: not a login (a login phone is a mobile,
+    # kept on the resident).
+    contact_phone: Mapped[str] = mapped_column(String(30), default="", server_default="")
     status: Mapped[str] = mapped_column(String(10), default="active")  # active | archived
     balance: Mapped[int] = mapped_column(default=0)
     card_version: Mapped[int] = mapped_column(default=1)
@@ -61,3 +64,23 @@ class Resident(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     household: Mapped[Household] = relationship(back_populates="residents")
+
+
+class ImportBatch(db.Model):
+    """A checked import file waiting for the admin's confirmation, then the record that it was
+    imported. Keyed by the file's SHA-256 within the village: the same file confirmed twice is
+    written once, and the confirmation writes exactly the rows the preview showed (stored here,
+    not parsed again)."""
+
+    __tablename__ = "import_batch"
+    __table_args__ = (UniqueConstraint("village_id", "sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("village.id"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(200), default="")
+    rows: Mapped[list] = mapped_column(JSON, default=list)  # the households to write
+    status: Mapped[str] = mapped_column(String(10), default="preview")  # preview | imported
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    imported_at: Mapped[datetime | None]

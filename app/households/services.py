@@ -23,6 +23,7 @@ class HouseholdData:
     group_name: str = ""
     address: str = ""
     head_phone: str | None = None
+    contact_phone: str = ""
     head_birth_year: int | None = None
     opening_balance: int = 0
 
@@ -91,6 +92,7 @@ def create_household(village_id: int, data: HouseholdData, actor_id: int | None)
             head_name=data.head_name,
             group_name=data.group_name,
             address=data.address,
+            contact_phone=data.contact_phone,
         )
         db.session.add(household)
         db.session.flush()

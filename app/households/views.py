@@ -1,4 +1,13 @@
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -6,7 +15,7 @@ from sqlalchemy import and_, select
 
 from ..auth.access import get_scoped_or_404, roles_required, scoped, village_id
 from ..auth.models import User
-from ..errors import DomainError
+from ..errors import MAX_ID, DomainError
 from ..extensions import db
 from ..ledger.queries import entries_page
 from ..pagination import KeysetPage
@@ -196,21 +205,55 @@ def resident_login(resident_id: int):
 @bp.route("/import", methods=["GET", "POST"])
 @roles_required("village_admin")
 def import_file():
+    """Upload → preview (nothing written) → confirm (all rows or none, once per file)."""
     form = ImportForm()
     result = None
     if form.validate_on_submit():
         upload = form.file.data
         try:
-            result = importer.import_households(
+            result = importer.preview(
                 village_id(), upload.filename or "", upload.read(), current_user.id
             )
         except DomainError as e:
             form.file.errors.append(str(e))
-        else:
-            if not result.errors:
-                flash(_("%(n)s households imported.", n=len(result.rows)), "ok")
-                return redirect(url_for("households.index"))
     failed = bool(form.errors or (result and result.errors))
     return render_template(
-        "households/import.html", form=form, result=result, columns=importer.COLUMNS
+        "households/import.html",
+        form=form,
+        result=result,
+        columns=importer.COLUMNS,
+        confirm_form=FlaskForm(),
     ), 422 if failed else 200
+
+
+@bp.route("/import/confirm", methods=["POST"])
+@roles_required("village_admin")
+def import_confirm():
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    batch_id = request.form.get("batch", type=int)
+    sha256 = (request.form.get("sha256") or "")[:64]
+    if not batch_id or batch_id > MAX_ID:
+        abort(404)
+    try:
+        n = importer.confirm(village_id(), batch_id, sha256, current_user.id)
+    except DomainError as e:
+        if e.status == 404:
+            abort(404)
+        flash(str(e), "error")
+        return redirect(url_for("households.import_file"))
+    flash(_("%(n)s households imported.", n=n), "ok")
+    return redirect(url_for("households.index"))
+
+
+@bp.route("/import/template.xlsx")
+@roles_required("village_admin")
+def import_template():
+    return Response(
+        importer.template_xlsx(),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={
+            "Content-Disposition": "attachment; filename=households-template.xlsx; "
+            "filename*=UTF-8''%E6%88%B7%E7%B1%8D%E5%AF%BC%E5%85%A5%E6%A8%A1%E6%9D%BF.xlsx"
+        },
+    )

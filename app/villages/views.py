@@ -1,14 +1,16 @@
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from ..auth.access import roles_required, village_id
 from ..auth.models import User
+from ..database import utcnow
 from ..errors import DomainError
 from ..extensions import db
 from ..households.models import Household
 from ..villages.models import AuditLog
+from . import county as county_figures
 from . import services
 from .forms import SettingsForm, VillageForm
 from .models import Village
@@ -120,3 +122,69 @@ def county():
     return render_template(
         "villages/county.html", form=form, villages=villages, figures=figures
     ), status
+
+
+def _county_table(rows):
+    from ..reports.exports import Table
+
+    states = county_figures.LEDGER_STATES
+    return Table(
+        "county",
+        _("Villages"),
+        [
+            _("Village"),
+            _("Code"),
+            _("Households"),
+            _("Points issued"),
+            _("Points redeemed"),
+            _("Points outstanding"),
+            _("Participation this year"),
+            _("Last meeting"),
+            _("Published chain head"),
+            _("Ledger"),
+        ],
+        [
+            (
+                r.village.name,
+                r.village.code,
+                r.households,
+                r.issued,
+                r.redeemed,
+                r.outstanding,
+                round(r.participation, 4),
+                r.last_meeting.isoformat() if r.last_meeting else "",
+                f"{r.head.seq}:{r.head.hash[:12]}" if r.head else "",
+                str(states[r.ledger_state]),
+            )
+            for r in rows
+        ],
+    )
+
+
+@bp.route("/county")
+@roles_required("county_admin")
+def overview():
+    rows = county_figures.overview(utcnow())
+    return render_template(
+        "villages/overview.html",
+        rows=rows,
+        states=county_figures.LEDGER_STATES,
+        totals=[
+            sum(getattr(r, k) for r in rows)
+            for k in ("households", "issued", "redeemed", "outstanding")
+        ],
+    )
+
+
+@bp.route("/county.<fmt>")
+@roles_required("county_admin")
+def overview_export(fmt: str):
+    from ..reports import exports
+    from ..reports.views import XLSX, download
+
+    table = _county_table(county_figures.overview(utcnow()))
+    if fmt == "csv":
+        return download(exports.csv_chunks(table), "county.csv", "text/csv; charset=utf-8")
+    if fmt == "xlsx":
+        return download(exports.file_chunks(exports.xlsx_file(table)), "county.xlsx", XLSX)
+    abort(404)

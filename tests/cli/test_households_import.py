@@ -54,7 +54,7 @@ def test_import_command_with_bad_rows_imports_nothing_and_names_each_row(runner,
     result = import_file(runner, path, "--village", "shuangtang")
     assert result.exit_code == 1
     lines = [line for line in result.stderr.splitlines() if line.startswith("row ")]
-    assert [line.split(":")[0] for line in lines] == ["row 3", "row 4", "row 5"]
+    assert [line.split(",")[0] for line in lines] == ["row 3", "row 4", "row 5"]
     assert all(HAN.search(line.split(":", 1)[1]) for line in lines), lines
     assert "1380000" in lines[0] and "0003" in lines[1]
     assert "Nothing imported: 3 rows are wrong." in result.stderr

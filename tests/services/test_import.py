@@ -140,8 +140,8 @@ def test_one_bad_row_imports_nothing_and_names_its_row(village, existing_0009, b
     content = csv_bytes([ZH_HEADER, ROWS[0], ROWS[1], bad, ROWS[2]])
     before = snapshot()
     result = import_households(village.id, "户籍.csv", content, None)
-    assert [row for row, _msg in result.errors] == [4]
-    message = result.errors[0][1]
+    assert [row for row, _col, _msg in result.errors] == [4]
+    message = result.errors[0][2]
     assert HAN.search(message), message
     assert re.search(pattern, message), message
     assert snapshot() == before
@@ -161,7 +161,7 @@ def test_every_bad_row_is_reported_with_its_row_number(village, existing_0009):
     )
     before = snapshot()
     result = import_households(village.id, "户籍.xlsx", content, None)
-    assert [row for row, _msg in result.errors] == [3, 4, 6, 7]
+    assert [row for row, _col, _msg in result.errors] == [3, 4, 6, 7]
     assert snapshot() == before
 
 

@@ -12,7 +12,8 @@ from ..conftest import csrf_token
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
 # Tables a refused request may still touch: failed sign-ins are counted on purpose.
-VOLATILE = {"login_throttle"}
+# import_batch holds a preview (the rows an admin may confirm), not village data.
+VOLATILE = {"login_throttle", "import_batch"}
 
 
 def post(client, path: str, data: dict | None = None, *, token: bool = True, **kw):

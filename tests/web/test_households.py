@@ -406,13 +406,64 @@ def upload(client, filename: str, content: bytes):
     )
 
 
-def test_import_page_imports_a_good_file_and_says_how_many(client, admin, village):
+def confirm_form(resp) -> dict:
+    html = text_of(resp)
+    return {
+        "batch": re.search(r'name="batch" value="(\d+)"', html).group(1),
+        "sha256": re.search(r'name="sha256" value="([0-9a-f]+)"', html).group(1),
+    }
+
+
+def test_import_page_previews_then_imports_on_confirm_once(client, admin, village):
     content = csv_bytes([ZH_HEADER, *ROWS])
+    before = snapshot()
     resp = upload(client, "户籍.csv", content)
+    assert resp.status_code == 200
+    assert "预览：新增 3 户" in text_of(resp)
+    assert snapshot() == before  # nothing written before the admin confirms
+    form = confirm_form(resp)
+    resp = post(client, "/admin/households/import/confirm", form)
     assert resp.status_code == 302 and location_path(resp) == "/admin/households/"
     assert "已导入 3 户。" in text_of(client.get("/admin/households/"))
     assert count(Household) == 3
+    # A second click, or the same file again: nothing doubles.
+    resp = post(client, "/admin/households/import/confirm", form)
+    assert resp.status_code == 302
+    assert "已经导入过" in text_of(client.get("/admin/households/import"))
+    assert "已经导入过" in text_of(upload(client, "户籍.csv", content))
+    assert count(Household) == 3
     assert verify() == []
+
+
+def test_import_confirm_of_another_villages_batch_is_not_found(client, admin, village):
+    from app.households.importer import preview
+
+    other = factories.village("xiwan", "西湾村")
+    result = preview(other.id, "a.csv", csv_bytes([ZH_HEADER, *ROWS]), None)
+    form = {"batch": str(result.batch_id), "sha256": result.sha256}
+    assert post(client, "/admin/households/import/confirm", form).status_code == 404
+    assert post(client, "/admin/households/import/confirm", {"batch": "x"}).status_code == 404
+    assert count(Household) == 0
+
+
+def test_import_template_downloads_as_xlsx(client, admin):
+    resp = client.get("/admin/households/import/template.xlsx")
+    assert resp.status_code == 200
+    assert resp.data[:2] == b"PK" and "attachment" in resp.headers["Content-Disposition"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/admin/households/import"),
+        ("get", "/admin/households/import/template.xlsx"),
+        ("post", "/admin/households/import/confirm"),
+    ],
+)
+def test_import_is_for_the_village_admin_only(client, login_as, method, path):
+    login_as("scorer")
+    resp = post(client, path, {}) if method == "post" else client.get(path)
+    assert resp.status_code == 403
 
 
 def test_import_page_shows_each_bad_row_and_imports_nothing(client, admin, village):
@@ -431,6 +482,7 @@ def test_import_page_shows_each_bad_row_and_imports_nothing(client, admin, villa
     assert "没有导入：有 2 行不对。" in text_of(resp)
     rows = re.findall(r"<tr><td>(\d+)</td><td>", text_of(resp))
     assert rows == ["3", "4"]
+    assert "<td>电话</td>" in text_of(resp) and "<td>户号</td>" in text_of(resp)
     assert any("1380000" in m for m in messages) and any("0003" in m for m in messages)
     assert snapshot() == before
 
