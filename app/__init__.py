@@ -7,7 +7,7 @@ from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from .config import Config
+from .config import Config, secret_key
 from .database import configure_engine
 from .extensions import babel, compress, csrf, db, login_manager, migrate
 
@@ -29,6 +29,10 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     for key, value in Config.from_environ(app.instance_path).items():
         if not app.config.get(key):
             app.config[key] = value
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = secret_key(
+            app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path
+        )
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
