@@ -52,7 +52,9 @@ def register_extensions(app: Flask) -> None:
         security,
         static_files,
     )
+    from .ops import requests as request_log
 
+    request_log.init_app(app)  # first: every later hook and error has the request id
     security.init_app(app)
     static_files.init_app(app)
     compress.init_app(app)
@@ -81,6 +83,7 @@ def register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
     from .households.views import bp as households_bp
     from .ledger.views import bp as ledger_bp
+    from .ops.health import bp as ops_bp
     from .scoring.views import bp as scoring_bp
     from .store.api import bp as store_api_bp
     from .store.views import bp as store_bp
@@ -88,16 +91,18 @@ def register_blueprints(app: Flask) -> None:
 
     for bp in (auth_bp, villages_bp, households_bp, ledger_bp, scoring_bp, store_bp, store_api_bp):
         app.register_blueprint(bp)
+    app.register_blueprint(ops_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:
     from sqlalchemy.exc import DataError
 
     from .errors import DomainError
+    from .ops.requests import request_id
 
     def render_error(code: int, message: str):
         if request.path.startswith("/api/"):
-            return {"error": str(code), "message": message}, code
+            return {"error": str(code), "message": message, "request_id": request_id()}, code
         return render_template("errors/error.html", code=code, message=message), code
 
     @app.errorhandler(400)
@@ -133,6 +138,7 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(500)
     def server_error(_e):
         db.session.rollback()
+        app.logger.error("rid=%s ended in the error above", request_id())
         return render_error(500, _("Something went wrong. Please try again."))
 
 

@@ -19,9 +19,10 @@ def register(app: Flask) -> None:
     app.cli.add_command(households_cli)
     app.cli.add_command(notices_cli)
     app.cli.add_command(bench_cli)
-    from .ops.cli import backup_command, restore_command
+    from .ops.cli import backup_command, housekeeping_command, restore_command
 
     app.cli.add_command(backup_command)
+    app.cli.add_command(housekeeping_command)
     app.cli.add_command(restore_command)
 
     @app.cli.command("demo")

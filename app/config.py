@@ -101,6 +101,11 @@ class Config:
     # How many reverse proxies (nginx, a load balancer) stand in front of the app and may be
     # believed about the client's address and scheme (X-Forwarded-For/-Proto/-Host). 0: none.
     TRUSTED_PROXIES = 0
+    # `flask housekeeping` (daily) deletes, after these many days: pay codes no longer accepted,
+    # attempt counters whose window is over, sessions that expired. Shown on /admin/settings.
+    PAY_CODE_RETENTION_DAYS = 7
+    THROTTLE_RETENTION_DAYS = 1
+    SESSION_RETENTION_DAYS = 7
     TESTING = False
 
     @classmethod

@@ -28,6 +28,21 @@ def backup_command(dest: str, keep: int | None):
         click.echo(f"deleted old backup {path}")
 
 
+@click.command("housekeeping")
+@with_appcontext
+def housekeeping_command():
+    """Delete used and expired pay codes, old attempt counters and expired sessions (daily)."""
+    from .housekeeping import retention, run
+
+    keep = retention()
+    deleted = run()
+    click.echo(
+        f"deleted {deleted['pay_code']} pay codes (older than {keep.pay_code_days} days), "
+        f"{deleted['login_throttle']} attempt counters ({keep.throttle_days} days), "
+        f"{deleted['user_session']} expired sessions ({keep.session_days} days)"
+    )
+
+
 @click.command("restore")
 @click.argument("src", type=click.Path(exists=True))
 @with_appcontext

@@ -8,6 +8,7 @@ from ..auth.models import User
 from ..errors import DomainError
 from ..extensions import db
 from ..households.models import Household
+from ..ops import housekeeping
 from ..villages.models import AuditLog
 from . import services
 from .forms import SettingsForm, VillageForm
@@ -45,7 +46,11 @@ def settings():
             return redirect(url_for("villages.settings"))
     status = 422 if form.errors or form.form_errors else 200
     return render_template(
-        "villages/settings.html", form=form, history=_history(village.id), village=village
+        "villages/settings.html",
+        form=form,
+        history=_history(village.id),
+        village=village,
+        retention=housekeeping.retention(),
     ), status
 
 
