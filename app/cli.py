@@ -19,7 +19,14 @@ def register(app: Flask) -> None:
     app.cli.add_command(households_cli)
     app.cli.add_command(notices_cli)
     app.cli.add_command(bench_cli)
-    from .ops.cli import backup_command, housekeeping_command, restore_command
+    from .ops.cli import (
+        backup_command,
+        housekeeping_command,
+        restore_command,
+        static_export_command,
+    )
+
+    app.cli.add_command(static_export_command)
 
     app.cli.add_command(backup_command)
     app.cli.add_command(housekeeping_command)

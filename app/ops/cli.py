@@ -28,6 +28,19 @@ def backup_command(dest: str, keep: int | None):
         click.echo(f"deleted old backup {path}")
 
 
+@click.command("static-export")
+@click.argument("dest", type=click.Path(file_okay=False))
+@with_appcontext
+def static_export_command(dest: str):
+    """Write the static files under their hashed names into DEST/static/ for nginx."""
+    from pathlib import Path
+
+    from ..static_files import export
+
+    for path in export(current_app, Path(dest)):
+        click.echo(str(path))
+
+
 @click.command("housekeeping")
 @with_appcontext
 def housekeeping_command():
