@@ -7,7 +7,7 @@ from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from .config import Config
+from .config import Config, secret_key
 from .database import configure_engine
 from .extensions import babel, compress, csrf, db, login_manager, migrate
 
@@ -29,6 +29,10 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     for key, value in Config.from_environ(app.instance_path).items():
         if not app.config.get(key):
             app.config[key] = value
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = secret_key(
+            app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path
+        )
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -48,7 +52,9 @@ def register_extensions(app: Flask) -> None:
         security,
         static_files,
     )
+    from .ops import requests as request_log
 
+    request_log.init_app(app)  # first: every later hook and error has the request id
     security.init_app(app)
     static_files.init_app(app)
     compress.init_app(app)
@@ -78,6 +84,7 @@ def register_blueprints(app: Flask) -> None:
     from .certificates.views import bp as certificates_bp
     from .households.views import bp as households_bp
     from .ledger.views import bp as ledger_bp
+    from .ops.health import bp as ops_bp
     from .reports.views import bp as reports_bp
     from .scoring.views import bp as scoring_bp
     from .store.api import bp as store_api_bp
@@ -96,16 +103,18 @@ def register_blueprints(app: Flask) -> None:
         certificates_bp,
     ):
         app.register_blueprint(bp)
+    app.register_blueprint(ops_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:
     from sqlalchemy.exc import DataError
 
     from .errors import DomainError
+    from .ops.requests import request_id
 
     def render_error(code: int, message: str):
         if request.path.startswith("/api/"):
-            return {"error": str(code), "message": message}, code
+            return {"error": str(code), "message": message, "request_id": request_id()}, code
         return render_template("errors/error.html", code=code, message=message), code
 
     @app.errorhandler(400)
@@ -141,6 +150,7 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(500)
     def server_error(_e):
         db.session.rollback()
+        app.logger.error("rid=%s ended in the error above", request_id())
         return render_error(500, _("Something went wrong. Please try again."))
 
 

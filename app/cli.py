@@ -21,6 +21,18 @@ def register(app: Flask) -> None:
     app.cli.add_command(notices_cli)
     app.cli.add_command(bench_cli)
     app.cli.add_command(certificates_cli)
+    from .ops.cli import (
+        backup_command,
+        housekeeping_command,
+        restore_command,
+        static_export_command,
+    )
+
+    app.cli.add_command(static_export_command)
+
+    app.cli.add_command(backup_command)
+    app.cli.add_command(housekeeping_command)
+    app.cli.add_command(restore_command)
 
     @app.cli.command("demo")
     @click.option("--if-empty", is_flag=True, help="Only when the database has no village yet.")

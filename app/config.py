@@ -47,6 +47,25 @@ def _int_env(name: str) -> int:
     return int(value)
 
 
+class MissingSecretKey(RuntimeError):
+    pass
+
+
+def secret_key(database_uri: str, instance_path: str) -> str:
+    """The key when none was configured: on SQLite one generated once into the instance folder
+    (one server owns the file anyway). On PostgreSQL several app servers may share the database,
+    and each would make a key of its own, so that a session or QR code signed by one fails on
+    the other: there it must be given."""
+    if database_uri.startswith("postgresql"):
+        raise MissingSecretKey(
+            "SECRET_KEY is not set. With PostgreSQL every app server must be given the same "
+            "SECRET_KEY in its environment (for example: SECRET_KEY=$(python3 -c 'import secrets; "
+            "print(secrets.token_hex(32))'), written once into the environment file of every "
+            "server). See deploy/README.md."
+        )
+    return load_or_create_secret(instance_path)
+
+
 class Config:
     SQLALCHEMY_DATABASE_URI: str | None = None  # filled in create_app from DATABASE_URL
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
@@ -82,6 +101,11 @@ class Config:
     # How many reverse proxies (nginx, a load balancer) stand in front of the app and may be
     # believed about the client's address and scheme (X-Forwarded-For/-Proto/-Host). 0: none.
     TRUSTED_PROXIES = 0
+    # `flask housekeeping` (daily) deletes, after these many days: pay codes no longer accepted,
+    # attempt counters whose window is over, sessions that expired. Shown on /admin/settings.
+    PAY_CODE_RETENTION_DAYS = 7
+    THROTTLE_RETENTION_DAYS = 1
+    SESSION_RETENTION_DAYS = 7
     TESTING = False
 
     @classmethod
@@ -89,7 +113,7 @@ class Config:
         url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path(instance_path) / 'village.db'}"
         return {
             "SQLALCHEMY_DATABASE_URI": normalize_database_url(url),
-            "SECRET_KEY": os.environ.get("SECRET_KEY") or load_or_create_secret(instance_path),
+            "SECRET_KEY": os.environ.get("SECRET_KEY", "").strip(),  # see secret_key() below
             "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "") == "1",
             "TRUSTED_PROXIES": _int_env("TRUSTED_PROXIES"),
             # Benchmarks only: append how long each ledger lock was held (see database.py).

@@ -14,6 +14,7 @@ from .scoring.models import (  # noqa: F401
     ProposalHousehold,
     Rule,
 )
+from .scoring.photos import Photo  # noqa: F401
 from .store.models import (  # noqa: F401
     Gift,
     Item,

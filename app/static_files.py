@@ -54,3 +54,21 @@ def init_app(app: Flask) -> None:
         return resp
 
     app.view_functions["static"] = serve
+
+
+def export(app: Flask, dest: Path) -> list[Path]:
+    """Write every static file under its hashed name into `dest`/static/, for nginx to serve
+    from disk (deploy/nginx/village-points.conf): only hashed names, so what nginx finds may be
+    cached for ever, and any other address falls through to the app. Old hashed files are left:
+    a page still open in a browser may ask for them."""
+    written = []
+    for name, (data, _mimetype, digest) in app.extensions["static_files"].items():
+        stem, dot, ext = name.rpartition(".")
+        target = dest / "static" / (f"{stem}.{digest}.{ext}" if dot else name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or target.read_bytes() != data:
+            tmp = target.with_name(target.name + ".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(target)
+        written.append(target)
+    return written

@@ -67,7 +67,7 @@ class Proposal(db.Model):
     rule_id: Mapped[int] = mapped_column(ForeignKey("scoring_rule.id"))
     occurred_on: Mapped[date]
     note: Mapped[str] = mapped_column(String(500), default="")
-    photo: Mapped[str | None] = mapped_column(String(80))  # file name under the photo folder
+    photo_id: Mapped[int | None] = mapped_column(ForeignKey("photo.id"))  # evidence (in `photo`)
     source: Mapped[str] = mapped_column(String(10), default="scorer")  # scorer | claim
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id"))
     # pending (waiting or on an agenda) | approved | rejected

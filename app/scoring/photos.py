@@ -1,16 +1,25 @@
-"""Evidence photos: checked by content (JPEG, PNG or WebP only), size-limited, resized and
-re-encoded as JPEG (which also drops EXIF such as GPS), stored under the instance folder."""
+"""Photos (evidence and items): checked by content (JPEG, PNG or WebP only), size-limited,
+resized and re-encoded as JPEG (which also drops EXIF such as GPS), stored in the database.
 
+In the database, not on one server's disk: a second app server on the same PostgreSQL sees every
+photo, and a backup of the database holds them. A stored photo is never changed (a new upload is
+a new row), so its sha256 is a strong ETag and an address that names its id may be cached.
+"""
+
+import hashlib
 import io
-import secrets
 import warnings
-from pathlib import Path
+from datetime import datetime
 
-from flask import current_app
+from flask import Response, abort, request
 from flask_babel import lazy_gettext as _l
 from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import ForeignKey, LargeBinary, String, select
+from sqlalchemy.orm import Mapped, mapped_column
 
+from ..database import utcnow
 from ..errors import InvalidInput
+from ..extensions import db
 
 MAX_BYTES = 6 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # a 40-megapixel picture; beyond that it is refused, not decoded
@@ -18,8 +27,22 @@ MAX_SIDE = 1600
 FORMATS = {"JPEG", "PNG", "WEBP"}
 
 
-def folder(village_id: int) -> Path:
-    return Path(current_app.instance_path) / "photos" / str(village_id)
+YEAR = 365 * 24 * 3600
+
+
+class Photo(db.Model):
+    """One stored picture of a village: the bytes, their type and sha256. Proposals and items
+    point at it; it is never updated."""
+
+    __tablename__ = "photo"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("village.id"), index=True)
+    content_type: Mapped[str] = mapped_column(String(40))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int]
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # read only when served
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 def process(data: bytes) -> bytes:
@@ -55,13 +78,37 @@ def process(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def save(village_id: int, jpeg: bytes) -> str:
-    name = secrets.token_hex(16) + ".jpg"
-    path = folder(village_id)
-    path.mkdir(parents=True, exist_ok=True)
-    (path / name).write_bytes(jpeg)
-    return name
+def save(village_id: int, jpeg: bytes) -> int:
+    """Store a checked JPEG (from `process`) inside the caller's transaction; its id."""
+    photo = Photo(
+        village_id=village_id,
+        content_type="image/jpeg",
+        sha256=hashlib.sha256(jpeg).hexdigest(),
+        size=len(jpeg),
+        data=jpeg,
+    )
+    db.session.add(photo)
+    db.session.flush()
+    return photo.id
 
 
-def path_of(village_id: int, name: str) -> Path:
-    return folder(village_id) / name
+def serve(village_id: int, photo_id: int | None, *, immutable: bool = False) -> Response:
+    """The photo as a response, after the caller checked who may see it. `immutable`: the
+    address names this photo's id (a new upload gets a new address), so the browser keeps it a
+    year; otherwise it asks again each time and gets a 304 while the photo is the same. Always
+    `private`: a shared cache must never hand one village's photo to someone else."""
+    if photo_id is None:
+        abort(404)
+    row = db.session.execute(
+        select(Photo.data, Photo.content_type, Photo.sha256).where(
+            Photo.id == photo_id, Photo.village_id == village_id
+        )
+    ).one_or_none()
+    if row is None:
+        abort(404)
+    resp = Response(row.data, mimetype=row.content_type)
+    resp.set_etag(row.sha256)
+    resp.headers["Cache-Control"] = (
+        f"private, max-age={YEAR}, immutable" if immutable else "private, no-cache"
+    )
+    return resp.make_conditional(request)

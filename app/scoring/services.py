@@ -174,7 +174,7 @@ def create_proposal(
             households=[ProposalHousehold(household_id=i) for i in ids],
         )
         if jpeg:
-            proposal.photo = photos.save(village_id, jpeg)
+            proposal.photo_id = photos.save(village_id, jpeg)
         db.session.add(proposal)
         db.session.flush()
         return proposal

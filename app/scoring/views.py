@@ -9,7 +9,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -249,14 +248,10 @@ def proposal(proposal_id: int):
 @roles_required("village_admin", "scorer", "villager")
 def photo(proposal_id: int):
     p = get_scoped_or_404(Proposal, proposal_id)
-    if not p.photo or not services.may_see_proposal(current_user, p):
+    if not p.photo_id or not services.may_see_proposal(current_user, p):
         abort(404)
-    path = photos.path_of(p.village_id, p.photo)
-    if not path.is_file():
-        abort(404)
-    resp = send_file(path, mimetype="image/jpeg", max_age=0)
-    resp.headers["Cache-Control"] = "private, no-store"
-    return resp
+    # Asked again on every view (the access check runs each time), answered 304 when unchanged.
+    return photos.serve(p.village_id, p.photo_id)
 
 
 # --- meetings ----------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ class Item(db.Model):
     low_stock: Mapped[int] = mapped_column(default=5)  # the venue page warns at or below this
     slot: Mapped[str | None] = mapped_column(String(10))  # meals only: breakfast | lunch | dinner
     daily_limit: Mapped[int | None]  # meals only: per resident per slot per day
-    photo: Mapped[str | None] = mapped_column(String(80))  # file name under instance/photos
+    photo_id: Mapped[int | None] = mapped_column(ForeignKey("photo.id"))  # in the database
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     venue: Mapped[Venue] = relationship(back_populates="items")

@@ -163,7 +163,7 @@ def save_item(
         )
         item.slot, item.daily_limit = (data.slot, limit) if meal else (None, None)
         if jpeg is not None:
-            item.photo = photos.save(village_id, jpeg)
+            item.photo_id = photos.save(village_id, jpeg)
         db.session.flush()
         record(village_id, actor_id, "item.save", f"item:{item.id}", f"{name} {points}")
         if item_id is None and not meal and data.stock:

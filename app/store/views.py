@@ -9,7 +9,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -333,10 +332,9 @@ def _upload(upload) -> bytes | None:
 @roles_required("village_admin", "clerk", "scorer", "villager")
 def item_photo(item_id: int):
     item = get_scoped_or_404(Item, item_id)
-    path = photos.path_of(item.village_id, item.photo) if item.photo else None
-    if path is None or not path.is_file():
-        abort(404)
-    return send_file(path, mimetype="image/jpeg", max_age=3600)
+    # Pages link it with ?v=<photo id>: a new upload is a new address, so that one is kept.
+    version = request.args.get("v", type=int)
+    return photos.serve(item.village_id, item.photo_id, immutable=version == item.photo_id)
 
 
 @bp.route("/admin/store/venues/<int:venue_id>/stock", methods=["POST"])

@@ -9,6 +9,7 @@ from ..database import utcnow
 from ..errors import DomainError
 from ..extensions import db
 from ..households.models import Household
+from ..ops import housekeeping
 from ..villages.models import AuditLog
 from . import county as county_figures
 from . import services
@@ -47,7 +48,11 @@ def settings():
             return redirect(url_for("villages.settings"))
     status = 422 if form.errors or form.form_errors else 200
     return render_template(
-        "villages/settings.html", form=form, history=_history(village.id), village=village
+        "villages/settings.html",
+        form=form,
+        history=_history(village.id),
+        village=village,
+        retention=housekeeping.retention(),
     ), status
 
 

@@ -50,7 +50,7 @@ def test_scorer_records_a_proposal_with_a_photo_on_a_phone(app, browser_page, tm
     p = db.session.scalars(select(Proposal).order_by(Proposal.id.desc())).first()
     h = db.session.scalar(select(Household).where(Household.number == "007"))
     assert [ph.household_id for ph in p.households] == [h.id]
-    assert p.note == "院子收拾得干净整齐" and p.photo
+    assert p.note == "院子收拾得干净整齐" and p.photo_id
 
 
 def test_villager_reads_the_notice_board_and_objects(app, browser_page):

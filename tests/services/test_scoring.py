@@ -3,6 +3,7 @@
 import io
 import threading
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -319,7 +320,7 @@ def test_bad_proposals_write_nothing(village, app):
     with pytest.raises(InvalidInput):
         propose(village, [h], inactive)
     assert count(Proposal) == 0
-    assert not photos.folder(village.id).exists() or not any(photos.folder(village.id).iterdir())
+    assert count(photos.Photo) == 0
 
 
 def test_bad_rules_write_nothing(village):
@@ -337,15 +338,20 @@ def test_bad_rules_write_nothing(village):
     assert count(Rule) == 0
 
 
-def test_photo_is_checked_by_content_resized_and_stored_under_instance(village, app):
+def test_photo_is_checked_by_content_resized_and_stored_in_the_database(village, app):
+    import hashlib
+
     h = factories.household(village)
     p = propose(village, [h], rule(village), photo=jpeg((3000, 2000), "PNG"))
-    path = photos.path_of(village.id, p.photo)
-    assert str(path).startswith(app.instance_path)
-    with Image.open(path) as img:
+    stored = db.session.get(photos.Photo, p.photo_id)
+    assert stored.village_id == village.id and stored.content_type == "image/jpeg"
+    assert stored.sha256 == hashlib.sha256(stored.data).hexdigest()
+    assert stored.size == len(stored.data)
+    with Image.open(io.BytesIO(stored.data)) as img:
         assert img.format == "JPEG" and max(img.size) == photos.MAX_SIDE
     webp = propose(village, [h], rule(village, title="b"), photo=jpeg((100, 100), "WEBP"))
-    assert webp.photo
+    assert webp.photo_id
+    assert not (Path(app.instance_path) / "photos").exists()  # nothing on this server's disk
 
 
 @pytest.mark.parametrize(

@@ -250,10 +250,15 @@ def test_scorer_records_a_proposal_with_a_photo(client, login_as, scene):
     assert resp.status_code == 302, text_of(resp)
     fresh()
     p = db.session.scalars(select(Proposal).order_by(Proposal.id.desc())).first()
-    assert p.note == "打扫村道" and p.photo and p.source == "scorer"
+    assert p.note == "打扫村道" and p.photo_id and p.source == "scorer"
     photo = client.get(f"/scoring/proposals/{p.id}/photo")
     assert photo.status_code == 200 and photo.mimetype == "image/jpeg"
-    assert "no-store" in photo.headers["Cache-Control"]
+    # Never in a shared cache; the browser asks each time (the access check runs) and gets a 304.
+    assert photo.headers["Cache-Control"] == "private, no-cache"
+    again = client.get(
+        f"/scoring/proposals/{p.id}/photo", headers={"If-None-Match": photo.headers["ETag"]}
+    )
+    assert again.status_code == 304 and not again.data
     with Image.open(io.BytesIO(photo.data)) as img:
         assert max(img.size) == 1600
 

@@ -333,12 +333,21 @@ def test_item_photo_is_checked_stored_and_shown(client, store, login_as):
     )
     assert resp.status_code == 302, text_of(resp)
     fresh()
-    assert db.session.get(Item, store.rice).photo.endswith(".jpg")
+    photo_id = db.session.get(Item, store.rice).photo_id
+    assert photo_id
     photo = client.get(f"/store/items/{store.rice}/photo")
     assert photo.status_code == 200 and photo.mimetype == "image/jpeg"
-    assert f"/store/items/{store.rice}/photo" in text_of(
-        client.get(f"/admin/store/venues/{store.shop}")
+    assert photo.headers["Cache-Control"] == "private, no-cache" and photo.headers["ETag"]
+    again = client.get(
+        f"/store/items/{store.rice}/photo", headers={"If-None-Match": photo.headers["ETag"]}
     )
+    assert again.status_code == 304
+    # Pages link the photo under its id: that address is kept for a year.
+    url = f"/store/items/{store.rice}/photo?v={photo_id}"
+    assert url in text_of(client.get(f"/admin/store/venues/{store.shop}"))
+    kept = client.get(url)
+    assert kept.data == photo.data and "immutable" in kept.headers["Cache-Control"]
+    assert "private" in kept.headers["Cache-Control"]
     bad = post(
         client,
         f"/admin/store/items/{store.oil}/edit",
@@ -347,7 +356,7 @@ def test_item_photo_is_checked_stored_and_shown(client, store, login_as):
     )
     assert bad.status_code == 422
     fresh()
-    assert db.session.get(Item, store.oil).photo is None
+    assert db.session.get(Item, store.oil).photo_id is None
     assert client.get(f"/store/items/{store.oil}/photo").status_code == 404
     other = factories.village("other", "别村")
     login_as("village_admin", of_village=other)

@@ -1,0 +1,1 @@
+"""Running the app for real: backups, housekeeping, health and request logs."""

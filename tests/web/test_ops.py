@@ -1,0 +1,78 @@
+"""/healthz for a load balancer, and the request id: one log line per request, shown on error
+pages and in API errors so a clerk can quote it."""
+
+import logging
+import re
+
+from sqlalchemy import text
+
+from app import create_app
+from app.config import TestConfig
+from app.extensions import db
+from app.ops.health import head_revisions
+
+from .helpers import text_of
+
+
+def stamp_head(app) -> str:
+    (head,) = head_revisions(app.extensions["migrate"].directory)
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32))"))
+        conn.execute(text("DELETE FROM alembic_version"))
+        conn.execute(text("INSERT INTO alembic_version VALUES (:h)"), {"h": head})
+    return head
+
+
+def test_healthz_is_200_at_head_and_503_behind(client, app):
+    behind = client.get("/healthz")  # create_all made the tables: no migration recorded
+    assert behind.status_code == 503
+    assert behind.json["migrations"] == "not at head" and behind.json["database"] == "ok"
+    head = stamp_head(app)
+    ok = client.get("/healthz")
+    assert ok.status_code == 200, ok.json
+    assert ok.json == {"status": "ok", "database": "ok", "migrations": "ok", "revision": head}
+    assert ok.headers["Cache-Control"] == "no-store" and len(ok.data) < 200
+    assert "Set-Cookie" not in ok.headers
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '12eec70dbe51'"))
+    assert client.get("/healthz").status_code == 503
+
+
+def test_healthz_is_503_when_the_database_is_unreachable(tmp_path):
+    url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'x.db'}"
+    app = create_app(type("C", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": url}))
+    resp = app.test_client().get("/healthz")
+    assert resp.status_code == 503 and resp.json["database"] == "unreachable"
+
+
+def test_every_request_logs_one_line_with_its_id(client, caplog):
+    with caplog.at_level(logging.INFO, logger="village_points.request"):
+        resp = client.get("/login", headers={"X-Request-Id": "nginx-abcdef0123456789"})
+        other = client.get("/login", headers={"X-Request-Id": "bad id; forged=log line"})
+        client.get("/q/secret-token-value")
+    assert resp.headers["X-Request-Id"] == "nginx-abcdef0123456789"
+    assert re.fullmatch(r"[0-9a-f]{16}", other.headers["X-Request-Id"])
+    lines = [r.getMessage() for r in caplog.records if r.name == "village_points.request"]
+    assert len(lines) == 3
+    assert lines[0].startswith("rid=nginx-abcdef0123456789 GET /login 200 ")
+    assert "forged" not in lines[1]
+    assert "/q/…" in lines[2] and "secret-token-value" not in lines[2]
+
+
+def test_error_pages_show_the_request_id(client, app, login_as):
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    def boom():
+        raise RuntimeError("a bug")
+
+    app.add_url_rule("/boom-for-test", "boom", boom)
+    missing = client.get("/no-such-page", headers={"X-Request-Id": "7f3a09c2d4e1b8a6"})
+    assert missing.status_code == 404
+    assert "7f3a09c2d4e1b8a6" in text_of(missing)
+    broken = client.get("/boom-for-test")
+    assert broken.status_code == 500
+    rid = broken.headers["X-Request-Id"]
+    assert rid in text_of(broken) and "错误编号" in text_of(broken)
+    login_as("clerk")
+    api = client.get("/api/v1/counter/no-such-thing")
+    assert api.json["request_id"] == api.headers["X-Request-Id"]
