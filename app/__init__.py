@@ -75,6 +75,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
+    from .elder.views import bp as elder_bp
     from .households.views import bp as households_bp
     from .ledger.views import bp as ledger_bp
     from .scoring.views import bp as scoring_bp
@@ -82,7 +83,16 @@ def register_blueprints(app: Flask) -> None:
     from .store.views import bp as store_bp
     from .villages.views import bp as villages_bp
 
-    for bp in (auth_bp, villages_bp, households_bp, ledger_bp, scoring_bp, store_bp, store_api_bp):
+    for bp in (
+        auth_bp,
+        elder_bp,
+        villages_bp,
+        households_bp,
+        ledger_bp,
+        scoring_bp,
+        store_bp,
+        store_api_bp,
+    ):
         app.register_blueprint(bp)
 
 

@@ -31,6 +31,9 @@
     msg.textContent = text || "";
     msg.hidden = !text;
     msg.className = "flash" + (ok ? "" : " error");
+    // A refusal is read out (role=alert) and brought to where the eye is; the focus stays in
+    // the code box, so the keyboard flow goes on.
+    if (text && !ok && msg.scrollIntoView) msg.scrollIntoView({ block: "nearest" });
   }
 
   function fail(e) {
