@@ -18,8 +18,8 @@ from sqlalchemy import select
 from app.demo import load_demo
 from app.extensions import db
 from app.households.models import Household
-from app.store import codes
 from app.scoring.models import NoticeItem
+from app.store import codes
 
 from .conftest import ARGS, CHROMIUM
 
@@ -70,7 +70,7 @@ def phone(browser_args_tmp: Path, font: int, lang: str):
             is_mobile=True,
             has_touch=True,
             locale="zh-CN",
-            bypass_csp=True,  # only so that axe can be injected; the pages' own CSP is tested elsewhere
+            bypass_csp=True,  # only to inject axe; the pages' CSP is tested elsewhere
         )
         try:
             yield context.pages[0] if context.pages else context.new_page()
