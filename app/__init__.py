@@ -78,6 +78,7 @@ def register_blueprints(app: Flask) -> None:
     from .elder.views import bp as elder_bp
     from .households.views import bp as households_bp
     from .ledger.views import bp as ledger_bp
+    from .messages.views import bp as messages_bp
     from .scoring.views import bp as scoring_bp
     from .store.api import bp as store_api_bp
     from .store.views import bp as store_bp
@@ -89,6 +90,7 @@ def register_blueprints(app: Flask) -> None:
         villages_bp,
         households_bp,
         ledger_bp,
+        messages_bp,
         scoring_bp,
         store_bp,
         store_api_bp,

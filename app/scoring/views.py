@@ -561,7 +561,9 @@ def my_claims():
 def claim_new():
     _my_resident()
     form = ClaimForm()
-    form.rule_id.choices = _rule_choices(village_id(), awards_only=True)
+    # No rule chosen at first: an untouched form must not claim the first rule of the list.
+    form.rule_id.choices = [SelectChoice("", _("— choose what your household did —"))]
+    form.rule_id.choices += _rule_choices(village_id(), awards_only=True)
     if request.method == "GET":
         form.occurred_on.data = local_today(utcnow())
     if form.validate_on_submit():
