@@ -114,14 +114,15 @@ def test_a_code_typed_before_the_page_is_ready_is_kept(app, demo, pc):
     sign_in(pc, "shop", "demo1234")
     # The counter's script arrives late (a slow network): the scanner has typed and pressed
     # Enter before it runs. The code goes to the server with the form and is looked up.
-    pc.route(
-        "**/static/store-counter*.js",
-        lambda route: (pc.wait_for_timeout(1500), route.continue_()),
-    )
+    held = []
+    pc.route("**/static/store-counter*.js", held.append)  # not answered until let go
     pc.goto(pc.base + "/counter", wait_until="commit")
     pc.wait_for_selector("#code")
     pc.keyboard.type(card + "\n", delay=1)
+    pc.wait_for_url("**/counter?code=*")
     pc.unroute("**/static/store-counter*.js")
+    for route in held:
+        route.continue_()
     expect(pc.locator("#h-number")).to_have_text(household.number, timeout=15000)
 
 
@@ -162,9 +163,9 @@ def y4m_of(png: bytes, path: Path, frames: int = 10) -> None:
             f.write(b"FRAME\n" + y + uv + uv)
 
 
-def test_the_camera_reads_a_card_without_barcode_detector(app, demo, live_server, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_the_camera_reads_a_card_without_barcode_detector(
+    app, demo, browser, live_server, tmp_path
+):
     household, card = card_of(app, "002")
     video = tmp_path / "card.y4m"
     y4m_of(qr.png(f"{live_server}/q/{card}"), video)
@@ -174,9 +175,10 @@ def test_the_camera_reads_a_card_without_barcode_detector(app, demo, live_server
         "--use-fake-ui-for-media-stream",
         f"--use-file-for-fake-video-capture={video}",
     ]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
-        context = browser.new_context(viewport=PC, locale="zh-CN")
+    # A browser of its own (with a fake camera), from the session's Playwright.
+    camera_browser = browser.browser_type.launch(executable_path=CHROMIUM, args=args, headless=True)
+    try:
+        context = camera_browser.new_context(viewport=PC, locale="zh-CN")
         context.grant_permissions(["camera"], origin=live_server)
         page = context.new_page()
         # Like WeChat's browser: no BarcodeDetector, so our own decoder must do it.
@@ -189,7 +191,8 @@ def test_the_camera_reads_a_card_without_barcode_detector(app, demo, live_server
         expect(page.locator("#h-number")).to_have_text(household.number, timeout=20000)
         assert page.evaluate("typeof window.jsQR") == "function"
         page.screenshot(path="/tmp/i10-counter-camera.png")
-        browser.close()
+    finally:
+        camera_browser.close()
 
 
 def test_no_camera_says_so(app, demo, pc):

@@ -107,3 +107,10 @@ def test_a_claim_starts_with_no_rule_and_an_untouched_submit_is_refused(client, 
     assert 'aria-invalid="true"' in text_of(resp)
     fresh()
     assert count(Proposal) == before
+
+
+def test_the_pay_code_without_javascript_does_not_claim_to_refresh(client, scene):
+    sign_in(client, scene["owner"])
+    page = text_of(client.get("/me/code"))
+    how = page.split('id="how">', 1)[1].split("</p>", 1)[0]
+    assert "刷新页面可获得新码" in how and "自动" not in how
