@@ -82,8 +82,10 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
     from .certificates.views import bp as certificates_bp
+    from .elder.views import bp as elder_bp
     from .households.views import bp as households_bp
     from .ledger.views import bp as ledger_bp
+    from .messages.views import bp as messages_bp
     from .ops.health import bp as ops_bp
     from .reports.views import bp as reports_bp
     from .scoring.views import bp as scoring_bp
@@ -93,9 +95,11 @@ def register_blueprints(app: Flask) -> None:
 
     for bp in (
         auth_bp,
+        elder_bp,
         villages_bp,
         households_bp,
         ledger_bp,
+        messages_bp,
         scoring_bp,
         store_bp,
         store_api_bp,

@@ -3,6 +3,7 @@ from datetime import datetime
 from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -33,6 +34,12 @@ class User(UserMixin, db.Model):
     # Bumped on password reset or deactivation so that every open session ends.
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # 长辈版 (larger text and targets), chosen by the villager; `elder_offered` once the choice
+    # was put to them, so it is offered once and then only through the switch on every page.
+    elder_mode: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    elder_offered: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    # Messages (消息) newer than this are unread.
+    messages_seen_at: Mapped[datetime | None]
 
     village = relationship("Village")
     resident = relationship("Resident")

@@ -4,7 +4,8 @@ from flask_login import current_user
 from ..auth.access import roles_required
 from ..extensions import db
 from ..households.models import Resident
-from ..scoring.queries import items_for_entries
+from ..messages.queries import unread_count
+from ..scoring.queries import items_for_entries, my_objections, under_notice_for
 from .queries import entries_page, standing
 
 bp = Blueprint("ledger", __name__)
@@ -21,8 +22,12 @@ def me():
     household = resident.household
     entries, older = entries_page(household.id, request.args.get("before", type=int))
     first_page = not request.args.get("before")
+    notice = under_notice_for(household.id) if first_page else []
     return render_template(
         "me/index.html",
+        notice=notice,
+        unread=unread_count(current_user) if first_page else 0,
+        objected=my_objections(current_user.id, [i.id for i in notice]),
         resident=resident,
         household=household,
         entries=entries,

@@ -95,8 +95,20 @@ class BatchProposalForm(_ProposalFields):
     )
 
 
+def _int_or_none(value):
+    return None if value in ("", None) else int(value)
+
+
 class ClaimForm(_ProposalFields):
-    pass
+    # Starts with no rule chosen (the empty first choice), which is refused: an untouched form
+    # must not claim whatever rule happens to come first.
+    rule_id = SelectField(
+        _l("Rule"),
+        invalid_choice_message=CHOICE_MSG,
+        coerce=_int_or_none,
+        validators=[InputRequired(_l("Choose a rule."))],
+        choices=[],
+    )
 
 
 class MeetingForm(FlaskForm):

@@ -152,6 +152,7 @@ class NoticeItem(db.Model):
 
     household = relationship("Household")
     meeting: Mapped[Meeting] = relationship()
+    decision: Mapped[Decision] = relationship()  # its proposal's note and photo explain it
 
 
 class Objection(db.Model):

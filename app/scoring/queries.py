@@ -5,7 +5,15 @@ from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..households.models import Household
-from .models import ChainHead, Meeting, NoticeItem, Objection, Proposal, ProposalHousehold
+from .models import (
+    ChainHead,
+    Decision,
+    Meeting,
+    NoticeItem,
+    Objection,
+    Proposal,
+    ProposalHousehold,
+)
 
 HEAD_DAYS = 7
 HOUSEHOLD_CHOICES = 500
@@ -115,11 +123,29 @@ def items_for_entries(entry_ids: list[int]) -> dict[int, NoticeItem]:
     if not entry_ids:
         return {}
     rows = db.session.scalars(
-        select(NoticeItem)
-        .where(NoticeItem.ledger_entry_id.in_(entry_ids))
-        .options(selectinload(NoticeItem.meeting))
+        select(NoticeItem).where(NoticeItem.ledger_entry_id.in_(entry_ids)).options(*_EXPLAINED)
     ).all()
     return {r.ledger_entry_id: r for r in rows}
+
+
+# What /me shows to explain an item: the meeting, and the proposal's note and photo.
+_EXPLAINED = (
+    selectinload(NoticeItem.meeting),
+    selectinload(NoticeItem.decision).selectinload(Decision.proposal),
+)
+
+
+def under_notice_for(household_id: int) -> list[NoticeItem]:
+    """The household's items now under notice: decided, not yet in the balance, open to an
+    objection until their notice period ends."""
+    return list(
+        db.session.scalars(
+            select(NoticeItem)
+            .where(NoticeItem.household_id == household_id, NoticeItem.status == "notice")
+            .order_by(NoticeItem.notice_until, NoticeItem.id)
+            .options(*_EXPLAINED)
+        )
+    )
 
 
 def my_objections(user_id: int, item_ids: list[int]) -> set[int]:

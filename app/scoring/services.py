@@ -406,15 +406,52 @@ def decide(
         return decision
 
 
+def decide_all_as_proposed(
+    village_id: int, meeting_id: int, actor_id: int | None, now: datetime | None = None
+) -> int:
+    """Approve every undecided agenda item with its rule's points, in one step: each is still
+    recorded as its own decision, by `decide`, in one transaction, so either all of them are
+    decided or none (a cap reached names its household and rule). Returns how many."""
+    with transaction():
+        ledger.lock_village(village_id)
+        meeting = _open_meeting(village_id, meeting_id)
+        undecided = db.session.scalars(
+            select(Proposal.id)
+            .where(
+                Proposal.meeting_id == meeting.id,
+                ~exists().where(
+                    Decision.proposal_id == Proposal.id, Decision.meeting_id == meeting.id
+                ),
+            )
+            .order_by(Proposal.id)
+        ).all()
+        for proposal_id in undecided:
+            decide(
+                village_id,
+                meeting.id,
+                proposal_id,
+                outcome="approve",
+                actor_id=actor_id,
+                now=now,
+            )
+        return len(undecided)
+
+
 def close_meeting(
     village_id: int, meeting_id: int, actor_id: int | None, now: datetime | None = None
 ) -> Meeting:
     """Freeze the meeting: approved items go under notice for the village's notice period,
-    deferred proposals wait for another meeting. Refused while an agenda item is undecided."""
+    deferred proposals wait for another meeting. Refused while an agenda item is undecided, and
+    before the meeting's own date (its notice period would end before the meeting)."""
     now = now or utcnow()
     with transaction():
         village = ledger.lock_village(village_id)
         meeting = _open_meeting(village_id, meeting_id)
+        if meeting.held_on > local_today(now):
+            raise InvalidInput(
+                _l("This meeting is dated %(date)s: it can be closed on that day or later."),
+                date=meeting.held_on.isoformat(),
+            )
         undecided = db.session.scalar(
             select(func.count(Proposal.id)).where(
                 Proposal.meeting_id == meeting.id,

@@ -328,6 +328,7 @@ def _meeting_page(meeting, *, failed_id=None, failed_form=None, edit_form=None, 
         action_form=FlaskForm(),
         waiting=queries.waiting_count(meeting.village_id) if meeting.is_open else 0,
         stray=stray,
+        future=meeting.held_on > local_today(utcnow()),
     ), status
 
 
@@ -371,6 +372,21 @@ def meeting_agenda(meeting_id: int):
         flash(str(e), "error")
     else:
         flash(_("%(n)s proposals added to the agenda.", n=n), "ok")
+    return redirect(url_for("scoring.meeting", meeting_id=m.id))
+
+
+@bp.route("/scoring/meetings/<int:meeting_id>/decide-all", methods=["POST"])
+@roles_required(*STAFF)
+def decide_all(meeting_id: int):
+    m = get_scoped_or_404(Meeting, meeting_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        n = services.decide_all_as_proposed(village_id(), m.id, current_user.id)
+    except DomainError as e:
+        flash(str(e), "error")
+    else:
+        flash(_("%(n)s items approved as proposed.", n=n), "ok")
     return redirect(url_for("scoring.meeting", meeting_id=m.id))
 
 
@@ -540,7 +556,9 @@ def my_claims():
 def claim_new():
     _my_resident()
     form = ClaimForm()
-    form.rule_id.choices = _rule_choices(village_id(), awards_only=True)
+    # No rule chosen at first: an untouched form must not claim the first rule of the list.
+    form.rule_id.choices = [SelectChoice("", _("— choose what your household did —"))]
+    form.rule_id.choices += _rule_choices(village_id(), awards_only=True)
     if request.method == "GET":
         form.occurred_on.data = local_today(utcnow())
     if form.validate_on_submit():

@@ -7,7 +7,7 @@
   var csrf = document.querySelector("meta[name=csrf-token]").content;
   var input = $("#code"), msg = $("#msg"), pin = $("#pin");
   var items = [], scan = null, code = "", cart = {}, residentId = null;
-  var requestId = null, busy = false, receipt = null, lastTouch = false;
+  var requestId = null, busy = false, receipt = null, lastTouch = false, pendingCode = null;
 
   function api(method, path, body, isForm) {
     var headers = { "X-CSRFToken": csrf, "Accept": "application/json" };
@@ -31,6 +31,9 @@
     msg.textContent = text || "";
     msg.hidden = !text;
     msg.className = "flash" + (ok ? "" : " error");
+    // A refusal is read out (role=alert) and brought to where the eye is; the focus stays in
+    // the code box, so the keyboard flow goes on.
+    if (text && !ok && msg.scrollIntoView) msg.scrollIntoView({ block: "nearest" });
   }
 
   function fail(e) {
@@ -140,12 +143,17 @@
   }
 
   function clear() {
+    askReplace(null);
     scan = null; code = ""; cart = {}; residentId = null; requestId = null; receipt = null;
     pin.value = ""; say(""); render();
   }
 
   function lookup(value) {
-    if (busy) return;
+    if (busy) { input.value = value; return say(T.busy); } // kept, never dropped silently
+    // A basket with items is never replaced without asking: the same code again (or the
+    // button) replaces it, Esc or the other button keeps it.
+    if (scan && Object.keys(cart).length && value !== pendingCode) return askReplace(value);
+    askReplace(null);
     busy = true;
     say("");
     api("POST", "/api/v1/counter/lookup", { code: value }).then(function (d) {
@@ -156,6 +164,15 @@
       render();
       if (d.pin_required) pin.focus(); else refocus();
     }).catch(function (e) { busy = false; clear(); fail(e); refocus(); });
+  }
+
+  function askReplace(value) {
+    pendingCode = value;
+    $("#replace").hidden = value === null;
+    if (value !== null) {
+      text($("#replace-text"), T.replace.replace("%(n)s", scan.household.number));
+      $("#replace").scrollIntoView({ block: "nearest" });
+    }
   }
 
   function confirm() {
@@ -239,11 +256,22 @@
     }
     command(v);
   });
+  // Some scanners end a code with Tab instead of Enter: with text in the box, Tab is Enter.
+  input.addEventListener("keydown", function (e) {
+    if (e.key === "Tab" && !e.shiftKey && input.value.trim()) {
+      e.preventDefault();
+      $("#scan").requestSubmit ? $("#scan").requestSubmit() : $("#scan-go").click();
+    }
+  });
+  $("#replace-yes").addEventListener("click", function () { var v = pendingCode; askReplace(null); pendingCode = v; lookup(v); refocus(); });
+  $("#replace-no").addEventListener("click", function () { askReplace(null); refocus(); });
   pin.addEventListener("keydown", function (e) {
     if (e.key === "Enter") { e.preventDefault(); confirm(); }
   });
   document.addEventListener("keydown", function (e) {
-    if (e.key === "Escape") { clear(); lastTouch = false; refocus(); }
+    if (e.key !== "Escape") return;
+    if (pendingCode !== null) askReplace(null); else clear();
+    lastTouch = false; refocus();
   });
   document.addEventListener("pointerdown", function (e) { lastTouch = e.pointerType === "touch"; });
   input.addEventListener("blur", function () {
@@ -268,27 +296,60 @@
       .catch(function (e) { fail(e); });
   });
 
-  if ("BarcodeDetector" in window && navigator.mediaDevices) {
-    var cam = $("#camera"), video = $("#video"), stream = null;
-    cam.hidden = false;
-    cam.addEventListener("click", function () {
-      if (stream) return stop();
-      var detector = new window.BarcodeDetector({ formats: ["qr_code"] });
-      navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } }).then(function (s) {
+  // The camera: the browser's BarcodeDetector where it has one, else jsQR from our own static
+  // files (desktop Chromium, WeChat's browser), loaded on first use. Where the page may not use
+  // a camera (no https, no permission, none attached) the clerk is told so.
+  var cam = $("#camera"), video = $("#video"), stream = null, decoder = null;
+  cam.hidden = false;
+  function stop() {
+    if (stream) stream.getTracks().forEach(function (t) { t.stop(); });
+    stream = null; video.hidden = true;
+  }
+  function loadDecoder() {
+    if (decoder) return Promise.resolve(decoder);
+    if ("BarcodeDetector" in window) {
+      var bd = new window.BarcodeDetector({ formats: ["qr_code"] });
+      decoder = function (v) { return bd.detect(v).then(function (c) { return c.length ? c[0].rawValue : null; }); };
+      return Promise.resolve(decoder);
+    }
+    return new Promise(function (resolve, reject) {
+      var s = document.createElement("script");
+      s.src = cam.getAttribute("data-decoder");
+      s.onload = function () {
+        var canvas = document.createElement("canvas"), ctx = canvas.getContext("2d", { willReadFrequently: true });
+        decoder = function (v) {
+          var scale = Math.min(1, 640 / (v.videoWidth || 640));
+          canvas.width = Math.round(v.videoWidth * scale); canvas.height = Math.round(v.videoHeight * scale);
+          if (!canvas.width || !canvas.height) return Promise.resolve(null);
+          ctx.drawImage(v, 0, 0, canvas.width, canvas.height);
+          var img = ctx.getImageData(0, 0, canvas.width, canvas.height);
+          var found = window.jsQR(img.data, img.width, img.height, { inversionAttempts: "attemptBoth" });
+          return Promise.resolve(found ? found.data : null);
+        };
+        resolve(decoder);
+      };
+      s.onerror = function () { reject(new Error(T.failed)); };
+      document.head.appendChild(s);
+    });
+  }
+  cam.addEventListener("click", function () {
+    if (stream) return stop();
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return say(T.no_camera);
+    say("");
+    loadDecoder().then(function (decode) {
+      return navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } }).then(function (s) {
         stream = s; video.srcObject = s; video.hidden = false; video.play();
         (function tick() {
           if (!stream) return;
-          detector.detect(video).then(function (codes) {
-            if (codes.length) { stop(); lookup(codes[0].rawValue); } else setTimeout(tick, 250);
+          decode(video).then(function (value) {
+            if (value) { stop(); lookup(value); } else setTimeout(tick, 200);
           }).catch(function () { setTimeout(tick, 500); });
         })();
-      }).catch(function (e) { say(e.message); });
-    });
-    function stop() {
-      if (stream) stream.getTracks().forEach(function (t) { t.stop(); });
-      stream = null; video.hidden = true;
-    }
-  }
+      }, function (e) {
+        say(e && (e.name === "NotAllowedError" || e.name === "SecurityError") ? T.camera_denied : T.no_camera);
+      });
+    }).catch(fail);
+  });
 
   // Only the code this page was opened with (/q/<token>) is looked up by itself: what a
   // scanner types while the items load is the clerk's, and goes through the form as usual.

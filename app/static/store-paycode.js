@@ -6,6 +6,7 @@
   var qr = document.getElementById("qr"), number = document.getElementById("number");
   var status = document.getElementById("status");
   var T = JSON.parse(document.getElementById("paycode-text").textContent);
+  document.getElementById("how").textContent = T.how; // it does refresh now
   function schedule(seconds) {
     setTimeout(refresh, Math.max(1, seconds) * 1000 + 300);
   }

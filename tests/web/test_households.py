@@ -99,7 +99,7 @@ def test_scorer_may_list_households_but_sees_no_admin_buttons(client, login_as, 
 
 def next_page(resp) -> str | None:
     """The pager's "next" link, or None on the last page."""
-    m = re.search(r'<nav class="pager">.*?href="([^"]*after=[^"]*)"', text_of(resp), re.S)
+    m = re.search(r'<nav class="pager"[^>]*>.*?href="([^"]*after=[^"]*)"', text_of(resp), re.S)
     return html.unescape(m.group(1)) if m else None
 
 

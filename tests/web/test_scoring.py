@@ -497,7 +497,7 @@ def test_me_says_why_links_the_notice_and_shows_stars_and_rank(client, scene, vi
     page = text_of(client.get("/me"))
     assert "清洁日" in page and "五月" in page
     assert f"/v/{scene['code']}/notices/{item.id}" in page
-    assert len(re.findall(r'<span class="on">★</span>', page)) == 2
+    assert len(re.findall(r'<span class="on"[^>]*>★</span>', page)) == 2
     assert "全村 2 户中第 1 名" in page and "截至" in page  # as of the run of notices post
 
 
