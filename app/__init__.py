@@ -77,6 +77,8 @@ def register_blueprints(app: Flask) -> None:
     from .auth.views import bp as auth_bp
     from .households.views import bp as households_bp
     from .ledger.views import bp as ledger_bp
+    from .offline.api import bp as offline_api_bp
+    from .offline.views import bp as offline_bp
     from .scoring.views import bp as scoring_bp
     from .store.api import bp as store_api_bp
     from .store.views import bp as store_bp
@@ -84,6 +86,8 @@ def register_blueprints(app: Flask) -> None:
 
     for bp in (auth_bp, villages_bp, households_bp, ledger_bp, scoring_bp, store_bp, store_api_bp):
         app.register_blueprint(bp)
+    app.register_blueprint(offline_api_bp)
+    app.register_blueprint(offline_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

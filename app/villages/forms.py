@@ -3,7 +3,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, PasswordField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Regexp
 
-from .settings import SETTINGS
+from .settings import OFFLINE_CAP_MAX, OFFLINE_CAP_RANGE, SETTINGS
 
 
 class SettingsForm(FlaskForm):
@@ -24,6 +24,13 @@ class SettingsForm(FlaskForm):
         validators=[
             InputRequired(_l("Enter a number of points.")),
             NumberRange(0, 1_000_000, _l("The card's daily cap is 0 to 1000000 points.")),
+        ],
+    )
+    offline_daily_cap = IntegerField(
+        SETTINGS["offline_daily_cap"][0],
+        validators=[
+            InputRequired(_l("Enter a number of points.")),
+            NumberRange(0, OFFLINE_CAP_MAX, OFFLINE_CAP_RANGE),
         ],
     )
     meal_age_tiers = StringField(SETTINGS["meal_age_tiers"][0], validators=[Length(max=200)])

@@ -12,7 +12,7 @@ from ..villages.models import AuditLog
 from . import services
 from .forms import SettingsForm, VillageForm
 from .models import Village
-from .settings import SETTINGS, format_value, parse_thresholds, parse_tiers
+from .settings import OFFLINE_CAP_HINT, SETTINGS, format_value, parse_thresholds, parse_tiers
 
 bp = Blueprint("villages", __name__)
 
@@ -30,6 +30,7 @@ def settings():
                     "notice_days",
                     "card_pin_required",
                     "card_daily_cap",
+                    "offline_daily_cap",
                     "gifts_earn_points",
                     "notice_show_names",
                     "notice_public_days",
@@ -45,7 +46,11 @@ def settings():
             return redirect(url_for("villages.settings"))
     status = 422 if form.errors or form.form_errors else 200
     return render_template(
-        "villages/settings.html", form=form, history=_history(village.id), village=village
+        "villages/settings.html",
+        form=form,
+        history=_history(village.id),
+        village=village,
+        offline_cap_hint=OFFLINE_CAP_HINT,
     ), status
 
 
