@@ -357,6 +357,10 @@ def _record(
 ) -> tuple[Synced, bool]:
     total = sum(line.points * line.qty for line in lines)
     household_id = household.id
+    if granted is not None:
+        # A sale cannot have happened before its list was made: a device clock behind is read
+        # as the list's time, so every sale made from a list counts against its allowance.
+        occurred = max(occurred, granted[0])
     with transaction():
         redemption_id = store._next_redemption_id()
         ledger.lock_head(village_id)
@@ -433,9 +437,6 @@ def _judge(village_id, household_id, household, card_version, total, occurred, g
         .limit(1)
     )
     allowance = max(0, min(balance_then or 0, cap))
-    # A sale cannot have happened before its list was made: a device clock behind is read as
-    # the list's time.
-    since = min(occurred, issued)
     offline = (
         Redemption.household_id == household_id,
         Redemption.occurred_at.is_not(None),
@@ -443,7 +444,7 @@ def _judge(village_id, household_id, household, card_version, total, occurred, g
     )
     spent_since = db.session.scalar(
         select(func.coalesce(func.sum(Redemption.total), 0)).where(
-            *offline, Redemption.occurred_at >= since
+            *offline, Redemption.occurred_at >= issued
         )
     )
     spent_day = db.session.scalar(

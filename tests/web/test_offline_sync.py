@@ -2,11 +2,14 @@
 redemption exactly once - honoured within the allowance (even below zero), a conflict beyond
 it or for a card reissued before the sale - on SQLite and PostgreSQL."""
 
+from collections import Counter
 from datetime import timedelta
 
 import pytest
+import requests
 from sqlalchemy import select
 
+from app.auth.models import User
 from app.database import utcnow
 from app.extensions import db
 from app.households.models import Household
@@ -21,6 +24,7 @@ from app.villages.services import update_settings
 from .. import factories
 from ..services.test_store import card_code, head_of, make_store, pay_code, rid
 from .helpers import count, fresh, snapshot, text_of
+from .test_counter_concurrency import clerk_session, hammer, live_secret
 from .test_store_api import Api, sign_in
 
 
@@ -255,3 +259,43 @@ def test_admin_accepts_or_dismisses_a_conflict(app, api, store, village):
     again = api.post("/counter/offline/redemptions", big)
     assert again.status_code == 200 and again.get_json()["status"] == "recorded"
     assert count(Redemption) == 1 and verify() == []
+
+
+@pytest.mark.server
+def test_a_sync_replayed_at_once_by_many_tabs_is_recorded_once(app, live_server, store, village):
+    h = household(village, 60)
+    username = db.session.get(User, store.clerk).username
+    auth = [clerk_session(live_server, username) for _ in range(2)]
+    s = requests.Session()
+    s.cookies.update(auth[0][0])
+    listed = s.get(live_server + "/api/v1/counter/offline").json()["list"]
+    with live_secret(app):
+        card = card_code(h)
+    resident = head_of(h).id
+
+    def body(qty, request_id=None):
+        return {
+            "code": card,
+            "lines": [{"item_id": store.oil, "qty": qty}],
+            "request_id": request_id or rid(),
+            "resident_id": resident,
+            "receipt_no": "T1-" + rid()[:6],
+            "occurred_at": iso(utcnow() - timedelta(minutes=1)),
+            "list": listed,
+        }
+
+    # The same offline sale sent by 12 tabs at once: one redemption, 11 replays.
+    one = body(2)
+    results = hammer(live_server, auth, [one] * 12, path="offline/redemptions")
+    statuses = Counter(status for status, _ in results)
+    assert statuses == {201: 1, 200: 11}, results
+    assert len({b["redemption"]["id"] for _, b in results}) == 1
+    # 12 different sales of 10 points (5 oil) at once against an allowance of 60: 10 already
+    # spent, so 5 are honoured and 7 are conflicts - never more, however they interleave.
+    results = hammer(live_server, auth, [body(2) for _ in range(12)], path="offline/redemptions")
+    kinds = Counter(b["status"] for _, b in results)
+    assert kinds == {"recorded": 5, "conflict": 7}, results
+    fresh()
+    assert db.session.get(Household, h).balance == 0
+    assert count(Redemption) == 6 and count(OfflineConflict) == 7
+    assert verify() == []
