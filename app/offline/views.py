@@ -19,7 +19,14 @@ bp = Blueprint("offline", __name__)
 # What the counter page loads from /static; the service worker keeps them (under the hashed
 # names the page uses) with the page itself. Anything else the page fetches from /static is
 # kept the first time it is fetched.
-COUNTER_STATIC = ("app.css", "store-counter.js", "offline.js", "icon-192.png", "icon-512.png")
+COUNTER_STATIC = (
+    "app.css",
+    "offline.css",
+    "store-counter.js",
+    "offline.js",
+    "icon-192.png",
+    "icon-512.png",
+)
 SCOPE = "/counter"
 
 
