@@ -18,6 +18,9 @@
   var SYNC_PATH = "/api/v1/counter/offline/redemptions";
   var dbPromise = null, syncing = false, networkDown = false, lastList = null;
   var stateEl = null;
+  // Tabs of this counter tell each other when the queue or the list changed.
+  var channel = "BroadcastChannel" in window ? new BroadcastChannel(DB_NAME) : null;
+  function changed() { if (channel) channel.postMessage("changed"); }
 
   // ------------------------------------------------------------ IndexedDB
 
@@ -102,7 +105,7 @@
       if (m && r.data.csrf) m.content = r.data.csrf;
       delete r.data.csrf;
       lastList = r.data;
-      return put("meta", r.data, "list").then(function () { show(); return r.data; });
+      return put("meta", r.data, "list").then(function () { show(); changed(); return r.data; });
     });
   }
 
@@ -243,6 +246,7 @@
       return finish;
     }).then(function (record) {
       show();
+      changed();
       setTimeout(sync, 0);
       var v = record.view;
       return {
@@ -311,7 +315,7 @@
         record.state = "failed";
         record.result = r.data;
       }
-      return update(record).then(function () { show(); return true; });
+      return update(record).then(function () { show(); changed(); return true; });
     });
   }
 
@@ -370,6 +374,7 @@
 
   function start() {
     stateEl = document.getElementById("net-state");
+    if (channel) channel.onmessage = function () { lastList = null; theList().then(show); };
     if ("serviceWorker" in navigator && window.isSecureContext) {
       navigator.serviceWorker.register(T.sw, { scope: T.scope }).catch(function () {});
     }
