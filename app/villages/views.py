@@ -30,12 +30,13 @@ def settings():
                     "notice_days",
                     "card_pin_required",
                     "card_daily_cap",
-                    "offline_daily_cap",
                     "gifts_earn_points",
                     "notice_show_names",
                     "notice_public_days",
                 )
             }
+            if form.offline_daily_cap.data is not None:
+                values["offline_daily_cap"] = form.offline_daily_cap.data
             values["star_thresholds"] = parse_thresholds(form.star_thresholds.data)
             values["meal_age_tiers"] = parse_tiers(form.meal_age_tiers.data or "")
             changed = services.update_settings(village.id, values, current_user.id)

@@ -299,3 +299,50 @@ def test_a_sync_replayed_at_once_by_many_tabs_is_recorded_once(app, live_server,
     assert db.session.get(Household, h).balance == 0
     assert count(Redemption) == 6 and count(OfflineConflict) == 7
     assert verify() == []
+
+
+def test_the_service_worker_keeps_the_hashed_files_the_counter_page_uses(client, api):
+    import re
+
+    page = text_of(client.get("/counter"))
+    used = set(re.findall(r'(?:src|href)="(/static/[^"]+)"', page))
+    assert any("offline." in u for u in used) and any("store-counter." in u for u in used)
+    resp = client.get("/counter/sw.js")
+    assert resp.status_code == 200 and resp.mimetype == "text/javascript"
+    assert resp.headers["Service-Worker-Allowed"] == "/counter"
+    assert resp.headers["Cache-Control"] == "no-cache"
+    script = text_of(resp)
+    for url in used:
+        assert f'"{url}"' in script, url
+    assert '"/counter"' in script
+    manifest = client.get("/counter/manifest.webmanifest")
+    assert manifest.mimetype == "application/manifest+json"
+    body = manifest.get_json(force=True)
+    assert body["start_url"] == "/counter" and body["scope"] == "/counter"
+    for icon in body["icons"]:
+        assert client.get(icon["src"]).status_code == 200
+    assert 'rel="manifest"' in page
+
+
+def test_the_offline_cap_is_a_setting_with_its_history(client, village, login_as):
+    from .helpers import post
+
+    login_as("village_admin")
+    page = text_of(client.get("/admin/settings"))
+    assert "断网时每户每天最多可兑换的积分" in page and 'value="100"' in page
+    form = {
+        "notice_days": 5,
+        "star_thresholds": "50, 100, 200, 300, 500",
+        "card_daily_cap": 500,
+        "offline_daily_cap": 30,
+        "meal_age_tiers": "60:5, 70:3, 80:0",
+        "notice_public_days": 30,
+    }
+    assert post(client, "/admin/settings", form).status_code == 302
+    fresh()
+    assert db.session.get(type(village), village.id).offline_daily_cap == 30
+    assert "100 → 30" in text_of(client.get("/admin/settings"))
+    before = snapshot()
+    resp = post(client, "/admin/settings", {**form, "offline_daily_cap": -1})
+    assert resp.status_code == 422 and "离线额度为 0 至 100000 积分" in text_of(resp)
+    assert snapshot() == before
