@@ -39,11 +39,27 @@ def counter(app, browser, live_server, village):
     context = browser.new_context(
         viewport={"width": 1024, "height": 800}, locale="zh-CN", service_workers="allow"
     )
+    blocked = watch_csp(context)
     page = context.new_page()
     page.base = live_server
     sign_in(page, username, factories.PASSWORD)
     yield context, page, store, cards, (h1, h2), live_server
     context.close()
+    assert not blocked, blocked
+
+
+def watch_csp(context) -> list:
+    """What our Content-Security-Policy blocks on any page of the context: a bug of ours."""
+    blocked = []
+
+    def on_page(page):
+        page.on(
+            "console",
+            lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None,
+        )
+
+    context.on("page", on_page)
+    return blocked
 
 
 def open_counter(context, base):
@@ -255,3 +271,91 @@ def test_points_spent_elsewhere_meanwhile_are_an_overdraft_the_admin_sees(
     expect(overdrafts).to_contain_text(str(row.overdraft))
     admin.screenshot(path="/tmp/wt12-admin-offline.png", full_page=True)
     admin.context.close()
+
+
+def test_a_closed_browser_loses_nothing_confirmed(counter, tmp_path):
+    """The whole browser closed (a power cut) and started again, still with no network."""
+    context, page, store, cards, (h1, h2), base = counter
+    profile = tmp_path / "profile"
+    kind = context.browser.browser_type
+    args = dict(locale="zh-CN", service_workers="allow", viewport={"width": 1024, "height": 800})
+    from .conftest import ARGS, CHROMIUM
+
+    first = kind.launch_persistent_context(
+        str(profile), executable_path=CHROMIUM, args=ARGS, headless=True, **args
+    )
+    p = first.pages[0] if first.pages else first.new_page()
+    p.base = base
+    clerk = db.session.get(User, store.clerk).username
+    sign_in(p, clerk, factories.PASSWORD)
+    ready_offline(p)
+    first.set_offline(True)
+    p.reload()
+    receipts = [redeem(p, cards[h1], ["1"]), redeem(p, cards[h2], ["2"])]
+    expect(state(p)).to_contain_text("待同步 2")
+    first.close()  # the browser is gone
+
+    again = kind.launch_persistent_context(
+        str(profile), executable_path=CHROMIUM, args=ARGS, headless=True, **args
+    )
+    try:
+        again.set_offline(True)
+        p = again.pages[0] if again.pages else again.new_page()
+        p.goto(base + "/counter")
+        expect(state(p)).to_contain_text("离线")
+        expect(state(p)).to_contain_text("待同步 2")
+        assert books() == []
+        again.set_offline(False)
+        # A clerk's sign-in lasts as long as the browser: signed in again, the queue goes.
+        p.base = base
+        sign_in(p, clerk, factories.PASSWORD)
+        p.goto(base + "/counter")
+        synced(p)
+        assert [r.receipt_no for r in books()] == receipts
+        assert verify() == []
+    finally:
+        again.close()
+
+
+def test_the_state_is_in_words_in_both_languages_at_a_phone(browser, counter):
+    context, page, store, cards, (h1, h2), base = counter
+    phone = browser.new_context(
+        viewport={"width": 360, "height": 740},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN",
+        service_workers="allow",
+    )
+    blocked = watch_csp(phone)
+    try:
+        p = phone.new_page()
+        p.base = base
+        sign_in(p, db.session.get(User, store.clerk).username, factories.PASSWORD)
+        ready_offline(p)
+        expect(state(p)).to_have_text("在线")
+        phone.set_offline(True)
+        p.reload()
+        expect(state(p)).to_have_text("离线")
+        # A pay code is refused offline, with why.
+        p.fill("#code", "8123 4567 8901 2345 67")
+        p.press("#code", "Enter")
+        expect(p.locator("#msg")).to_contain_text("离线时无法核验动态码")
+        redeem(p, cards[h1], ["1"])
+        expect(state(p)).to_have_text("离线 · 待同步 1")
+        p.screenshot(path="/tmp/wt12-phone-offline-zh.png", full_page=True)
+        phone.set_offline(False)
+        p.goto(base + "/lang/en?next=/counter")
+        expect(state(p)).to_have_text("Online", timeout=20_000)
+        phone.set_offline(True)
+        p.reload()
+        redeem(p, cards[h2], ["2"])
+        expect(state(p)).to_have_text("Offline · 1 waiting to sync")
+        box = state(p).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 360
+        p.screenshot(path="/tmp/wt12-phone-offline-en.png", full_page=True)
+        phone.set_offline(False)
+        expect(state(p)).to_have_text("Online", timeout=20_000)
+    finally:
+        phone.close()
+    assert not blocked, blocked
