@@ -127,6 +127,19 @@ def offline_list(village_id: int, venue_id: int) -> dict:
                     },
                 }
             )
+        # What each household already redeemed offline today counts against today's cap.
+        spent_today = dict(
+            db.session.execute(
+                select(Redemption.household_id, func.sum(Redemption.total))
+                .where(
+                    Redemption.village_id == village_id,
+                    Redemption.day == rules.local_day(now),
+                    Redemption.occurred_at.is_not(None),
+                    Redemption.voided_at.is_(None),
+                )
+                .group_by(Redemption.household_id)
+            ).all()
+        )
         for hid, public_id, number, head, balance, version in rows:
             if hid not in members:
                 continue  # nobody to take the goods
@@ -137,7 +150,7 @@ def offline_list(village_id: int, venue_id: int) -> dict:
                     "number": number,
                     "head": head,
                     "balance": balance,
-                    "allowance": max(0, min(balance, cap)),
+                    "allowance": max(0, min(balance, cap - spent_today.get(hid, 0))),
                     "residents": members[hid],
                 }
             )

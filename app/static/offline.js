@@ -307,6 +307,11 @@
       if (r.status === 201 || r.status === 200) {
         record.state = r.data.status === "conflict" ? "conflict" : "done";
         record.result = r.data;
+      } else if (r.status === 409 && r.data.error === "request_id_reused") {
+        // Its request id was recorded by the online counter: the try that seemed lost when
+        // the network dropped did arrive. Recorded once, as it should be.
+        record.state = "done";
+        record.result = r.data;
       } else if (r.status === 401 || r.status === 403 || r.status >= 500 || r.status === 429) {
         record.error = r.data.message || "";
         show(r.status === 401 ? T.signin : record.error);

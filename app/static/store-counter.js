@@ -183,7 +183,15 @@
     var body = { code: code, lines: lines, request_id: requestId, resident_id: resident().id };
     if (scan.pin_required) body.pin = pin.value;
     var sent = scan.offline ? OFF.redeem(scan, lines, resident(), total(), requestId)
-      : api("POST", "/api/v1/counter/redemptions", body);
+      : api("POST", "/api/v1/counter/redemptions", body).catch(function (e) {
+        // The network dropped between the scan and the confirm: a card's redemption is kept
+        // offline under the same request id (if the first try did arrive, it counts once).
+        if (e.status || !OFF || scan.source !== "card") throw e;
+        OFF.networkFailed();
+        return OFF.lookup(code).then(function (s) {
+          return OFF.redeem(s, lines, resident(), total(), requestId);
+        });
+      });
     sent.then(function (r) {
       busy = false; scan = null; cart = {}; requestId = null; pin.value = "";
       receipt = r; showReceipt(r); loadItems().catch(function () {}); refocus();

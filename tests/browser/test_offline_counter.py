@@ -359,3 +359,38 @@ def test_the_state_is_in_words_in_both_languages_at_a_phone(browser, counter):
     finally:
         phone.close()
     assert not blocked, blocked
+
+
+@pytest.mark.parametrize("arrived", [False, True])
+def test_the_network_drops_between_scan_and_confirm(counter, arrived):
+    """Scanned online, confirmed as the network dropped: the redemption is kept offline under
+    the same request id, and recorded once - also when the first try did reach the server."""
+    context, page, store, cards, (h1, h2), base = counter
+    ready_offline(page)
+    page.fill("#code", cards[h1])
+    page.press("#code", "Enter")
+    expect(page.locator("#customer")).to_be_visible()
+    page.fill("#code", "1")
+    page.press("#code", "Enter")
+
+    def drop(route):
+        if arrived:
+            route.fetch()  # recorded by the server; the answer is lost
+        route.abort("internetdisconnected")
+        context.set_offline(True)
+
+    context.route("**/api/v1/counter/redemptions", drop)
+    page.fill("#code", "")
+    page.press("#code", "Enter")
+    expect(page.locator("#receipt")).to_be_visible()
+    number = page.locator("#r-id").inner_text().lstrip("#")
+    expect(state(page)).to_contain_text("待同步 1")
+    assert len(books()) == (1 if arrived else 0)
+    context.unroute("**/api/v1/counter/redemptions")
+    context.set_offline(False)
+    synced(page)
+    (row,) = books()
+    assert row.total == 10 and db.session.get(Household, h1).balance == 90
+    assert row.receipt_no == (None if arrived else number)
+    assert db.session.get(Item, store.rice).stock == 9
+    assert verify() == []

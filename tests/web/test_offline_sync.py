@@ -81,6 +81,12 @@ def test_offline_list_holds_card_hashes_allowances_and_prices(api, store, villag
     assert [r["id"] for r in entry["residents"]] == [head_of(rich).id]
     # Never the card token itself.
     assert card_code(rich) not in text_of(resp) and hr.public_id + '"' not in entry["card"]
+    # What it redeemed offline today counts against today's cap (100) in the next list.
+    assert (
+        api.post("/counter/offline/redemptions", sale(api, rich, store.rice, 2)).status_code == 201
+    )
+    listed = {x["number"]: x for x in api.get("/counter/offline").get_json()["households"]}
+    assert listed[hr.number]["allowance"] == 80 and listed[hr.number]["balance"] == 280
 
 
 def test_offline_is_off_with_a_zero_cap_or_a_card_pin(api, store, village):
@@ -113,6 +119,9 @@ def test_sync_records_once_per_request_id(api, store, village):
     assert db.session.get(Item, store.rice).stock == 8
     entry = db.session.get(LedgerEntry, r.entry_id)
     assert "离线" in entry.reason and body["receipt_no"] in entry.reason
+    # Today's offline redemptions count against today's cap in the next list.
+    listed = {x["number"]: x for x in api.get("/counter/offline").get_json()["households"]}
+    assert listed[db.session.get(Household, h).number]["allowance"] == 80
     reused = api.post("/counter/offline/redemptions", {**body, "receipt_no": "other"})
     assert reused.status_code == 409 and reused.get_json()["error"] == "request_id_reused"
     assert count(Redemption) == 1 and verify() == []
