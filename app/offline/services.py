@@ -276,6 +276,14 @@ def sync(
     RequestReused for another body). Raises InvalidInput for a malformed request or a pay code
     (they are checked online only), CodeUnknown, OtherVillage, NotFound."""
     now = utcnow()
+    if not isinstance(code, str) or not code.strip():
+        raise InvalidInput(_l("code is required: the scanned text, URL or number."))
+    try:
+        parsed = codes.parse(code)
+    except codes.Unknown:
+        raise CodeUnknown() from None
+    if parsed.kind != "card":
+        raise InvalidInput(_l("Only a household card can be used offline; pay codes only online."))
     request_id = rules.clean_request_id(request_id)
     wanted = rules.clean_lines(lines)
     resident_id = rules.whole(resident_id)
@@ -283,18 +291,10 @@ def sync(
         raise InvalidInput(_l("resident_id must be a whole number."))
     receipt_no = _clean_receipt_no(receipt_no)
     occurred = _clean_occurred_at(occurred_at, now)
-    if not isinstance(code, str) or not code.strip():
-        raise InvalidInput(_l("code is required: the scanned text, URL or number."))
     fingerprint = _fingerprint(venue_id, code, wanted, resident_id, receipt_no, occurred)
     found = _known(village_id, request_id)
     if found is not None:
         return _replay(found, fingerprint), False
-    try:
-        parsed = codes.parse(code)
-    except codes.Unknown:
-        parsed = None
-    if parsed is None or parsed.kind != "card":
-        raise InvalidInput(_l("Only a household card can be used offline; pay codes only online."))
     venue = db.session.get(Venue, venue_id)
     if venue is None or venue.village_id != village_id:
         raise NotFound()

@@ -189,7 +189,7 @@ def test_refused_syncs_write_nothing(api, store, village):
         (lambda b: b.update(receipt_no=""), 422),
         (lambda b: b.update(resident_id=None), 422),
         (lambda b: b.update(lines=[{"item_id": store.lunch, "qty": 1}]), 422),
-        (lambda b: b.update(code="forged"), 422),
+        (lambda b: b.update(code="forged"), 404),
         (lambda b: b.update(extra=1), 422),
     ]:
         body = sale(api, h, store.rice)
