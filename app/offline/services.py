@@ -518,13 +518,17 @@ def _honour(
         what = "、".join(f"{line.name}×{line.qty}" for line in lines)
         before = db.session.scalar(select(Household.balance).where(Household.id == household_id))
         overdraft = max(0, total - max(before, 0))
-        note = f"离线 {when} #{receipt_no}" + (f"，透支 {overdraft}" if overdraft else "")
+        # The entry says so, in the text its hash covers: first, so a long list of items
+        # cut at 300 characters never cuts it.
+        note = f"离线兑换于 {when}，票号 {receipt_no}" + (
+            f"，透支 {overdraft}" if overdraft else ""
+        )
         posted = ledger.post_locked(
             village_id,
             household_id,
             "redeem",
             -total,
-            reason=f"{venue.name}: {what}（{note}）",
+            reason=f"{venue.name}（{note}）: {what}",
             actor_id=actor_id or clerk_id,
             key=f"redemption:{request_id}",
             ref=f"redemption:{redemption_id}",

@@ -188,13 +188,16 @@
       var tx = db.transaction(["queue", "meta"], "readwrite");
       var queue = tx.objectStore("queue"), meta = tx.objectStore("meta");
       var record = null, refused = null;
-      // Requests of one transaction answer in order: when `seq` answers, all three have.
-      var all = queue.getAll(), device = meta.get("device"), seq = meta.get("seq");
+      // Requests of one transaction answer in order: when `seq` answers, the others have.
+      var all = queue.getAll(), device = meta.get("device"), kept = meta.get("list");
+      var seq = meta.get("seq");
       var finish = new Promise(function (resolve, reject) {
         tx.oncomplete = function () { refused ? reject(refused) : resolve(record); };
         tx.onerror = tx.onabort = function () { reject(refused || tx.error || failure(T.failed)); };
       });
       seq.onsuccess = function () {
+        list = kept.result || list; // the newest list, whichever tab fetched it
+        lastList = list;
         var h = null;
         list.households.forEach(function (x) { if (x.public_id === scan.household.public_id) h = x; });
         var left = h ? h.allowance - pendingFor(all.result || [], h.public_id) : 0;
@@ -324,15 +327,19 @@
     });
   }
 
-  function prune() { // finished records are kept a day, then forgotten
-    var day = Date.now() - 24 * 3600 * 1000;
+  function prune() {
+    // Sent records are kept a day; conflicts (the admin decides them on the server) a week.
+    var day = Date.now() - 24 * 3600 * 1000, week = Date.now() - 7 * 24 * 3600 * 1000;
     return openDb().then(function (db) {
       var tx = db.transaction("queue", "readwrite");
       var store = tx.objectStore("queue");
       var r = store.getAll();
       r.onsuccess = function () {
         r.result.forEach(function (rec) {
-          if (rec.state === "done" && Date.parse(rec.made_at) < day) store.delete(rec.request_id);
+          var at = Date.parse(rec.made_at);
+          if ((rec.state === "done" && at < day) || (rec.state !== "pending" && at < week)) {
+            store.delete(rec.request_id);
+          }
         });
       };
       return done(tx);
