@@ -86,6 +86,8 @@ def register_blueprints(app: Flask) -> None:
     from .households.views import bp as households_bp
     from .ledger.views import bp as ledger_bp
     from .messages.views import bp as messages_bp
+    from .offline.api import bp as offline_api_bp
+    from .offline.views import bp as offline_bp
     from .ops.health import bp as ops_bp
     from .reports.views import bp as reports_bp
     from .scoring.views import bp as scoring_bp
@@ -108,6 +110,8 @@ def register_blueprints(app: Flask) -> None:
     ):
         app.register_blueprint(bp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(offline_api_bp)
+    app.register_blueprint(offline_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

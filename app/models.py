@@ -4,6 +4,7 @@ from .auth.models import LoginThrottle, User, UserSession  # noqa: F401
 from .certificates.models import Certificate  # noqa: F401
 from .households.models import Household, ImportBatch, Resident  # noqa: F401
 from .ledger.models import HouseholdYear, LedgerEntry  # noqa: F401
+from .offline.models import OfflineConflict  # noqa: F401
 from .scoring.models import (  # noqa: F401
     ChainHead,
     Decision,

@@ -5,7 +5,8 @@ Every function takes ids and values (never `request` or `current_user`), runs in
 
 - every balance change is an entry; entries are never updated or deleted;
 - `household.balance` equals the sum of its entries and each entry stores `balance_after`;
-- a redemption never takes a balance below zero (a deduction decided by a meeting may);
+- a redemption never takes a balance below zero (a deduction decided by a meeting may), except
+  an offline one honoured at sync, by at most the overdraft its caller allows (`overdraft`);
 - an entry with a `key` is recorded once per village: the same key again returns the first entry;
 - entries are hash-chained per village (see chain.py).
 
@@ -86,7 +87,8 @@ _BALANCE: dict[tuple[bool, bool], object] = {}
 
 def _balance_statement(floor_at_zero: bool, only_active: bool):
     """UPDATE household SET balance = balance + :points WHERE it is this village's [and the
-    result is not below zero] [and it is active] RETURNING balance."""
+    result is not below :floor (0, or minus an allowed overdraft)] [and it is active]
+    RETURNING balance."""
     key = (floor_at_zero, only_active)
     if key not in _BALANCE:
         conditions = [
@@ -94,7 +96,7 @@ def _balance_statement(floor_at_zero: bool, only_active: bool):
             _household.c.village_id == bindparam("h_village"),
         ]
         if floor_at_zero:
-            conditions.append(_household.c.balance + bindparam("h_points") >= 0)
+            conditions.append(_household.c.balance + bindparam("h_points") >= bindparam("h_floor"))
         if only_active:
             conditions.append(_household.c.status == "active")
         _BALANCE[key] = (
@@ -195,18 +197,20 @@ def post_locked(
     floor_at_zero: bool = False,
     only_active: bool = False,
     at: datetime | None = None,
+    overdraft: int = 0,
 ) -> Posted:
     """Append one entry under the village's lock (taken here if the transaction has not yet):
-    the balance moves by a conditional UPDATE (refused below zero with `floor_at_zero`, for an
-    archived household with `only_active`), the entry is inserted with its chain hash and the
-    head moves on: three statements. The caller checks the key, if any, and validates the
-    points and the reason."""
+    the balance moves by a conditional UPDATE (refused below zero with `floor_at_zero` - or
+    below minus `overdraft`, for an offline redemption honoured at sync -, for an archived
+    household with `only_active`), the entry is inserted with its chain hash and the head moves
+    on: three statements. The caller checks the key, if any, and validates the points and the
+    reason."""
     head = lock_head(village_id)
+    params = {"h_id": household_id, "h_village": village_id, "h_points": points}
+    if floor_at_zero:
+        params["h_floor"] = -max(0, int(overdraft))
     conn = sql()
-    row = conn.execute(
-        _balance_statement(floor_at_zero, only_active),
-        {"h_id": household_id, "h_village": village_id, "h_points": points},
-    ).first()
+    row = conn.execute(_balance_statement(floor_at_zero, only_active), params).first()
     if row is None:
         _why_refused(village_id, household_id, points, only_active)
     balance_after = row[0]

@@ -8,6 +8,7 @@
   var input = $("#code"), msg = $("#msg"), pin = $("#pin");
   var items = [], scan = null, code = "", cart = {}, residentId = null;
   var requestId = null, busy = false, receipt = null, lastTouch = false, pendingCode = null;
+  var OFF = window.CounterOffline || null; // offline.js: the list, the queue, the sync
 
   function api(method, path, body, isForm) {
     var headers = { "X-CSRFToken": csrf, "Accept": "application/json" };
@@ -39,7 +40,7 @@
   function fail(e) {
     // The request id stays until a receipt: a refused attempt recorded nothing, and a retry
     // after a lost answer must not record twice.
-    say(e.status ? e.message : T.network);
+    say(e.status || e.offline ? e.message : T.network);
   }
 
   function newId() {
@@ -49,7 +50,10 @@
   }
 
   function loadItems() {
-    return api("GET", "/api/v1/counter/items").then(function (d) { items = d.items; render(); });
+    var offline = function () { return OFF.items().then(function (l) { items = l; render(); }); };
+    if (OFF && OFF.isOffline()) return offline();
+    return api("GET", "/api/v1/counter/items").then(function (d) { items = d.items; render(); })
+      .catch(function (e) { if (!e.status && OFF) return offline(); throw e; });
   }
 
   function resident() {
@@ -156,14 +160,23 @@
     askReplace(null);
     busy = true;
     say("");
-    api("POST", "/api/v1/counter/lookup", { code: value }).then(function (d) {
+    var found = function (d) {
       clear();
       scan = d; code = d.code || value; requestId = newId(); // the signed form of a typed number
       if (!d.resident && d.residents.length === 1) residentId = d.residents[0].id;
       busy = false;
       render();
+      if (d.note) say(d.note, true);
       if (d.pin_required) pin.focus(); else refocus();
-    }).catch(function (e) { busy = false; clear(); fail(e); refocus(); });
+    };
+    var failed = function (e) { busy = false; clear(); fail(e); refocus(); };
+    // No network: the card is checked against this counter's offline list.
+    var offline = function () { return OFF.lookup(value).then(found); };
+    if (OFF && OFF.isOffline()) return offline().catch(failed);
+    api("POST", "/api/v1/counter/lookup", { code: value }).then(found, function (e) {
+      if (!e.status && OFF) { OFF.networkFailed(); return offline(); }
+      throw e;
+    }).catch(failed);
   }
 
   function askReplace(value) {
@@ -186,9 +199,19 @@
     var lines = Object.keys(cart).map(function (id) { return { item_id: +id, qty: cart[id] }; });
     var body = { code: code, lines: lines, request_id: requestId, resident_id: resident().id };
     if (scan.pin_required) body.pin = pin.value;
-    api("POST", "/api/v1/counter/redemptions", body).then(function (r) {
+    var sent = scan.offline ? OFF.redeem(scan, lines, resident(), total(), requestId)
+      : api("POST", "/api/v1/counter/redemptions", body).catch(function (e) {
+        // The network dropped between the scan and the confirm: a card's redemption is kept
+        // offline under the same request id (if the first try did arrive, it counts once).
+        if (e.status || !OFF || scan.source !== "card") throw e;
+        OFF.networkFailed();
+        return OFF.lookup(code).then(function (s) {
+          return OFF.redeem(s, lines, resident(), total(), requestId);
+        });
+      });
+    sent.then(function (r) {
       busy = false; scan = null; cart = {}; requestId = null; pin.value = "";
-      receipt = r; showReceipt(r); loadItems(); refocus();
+      receipt = r; showReceipt(r); loadItems().catch(function () {}); refocus();
     }).catch(function (e) {
       busy = false;
       if (e.code === "wrong_pin") { pin.value = ""; pin.focus(); }
@@ -207,8 +230,10 @@
     });
     text($("#r-total"), r.total);
     text($("#r-balance"), r.balance_after);
-    $("#r-void-note").hidden = true;
-    $("#void").hidden = false;
+    var note = $("#r-void-note");
+    note.hidden = !r.note; // an offline receipt says it waits for the network
+    note.textContent = r.note || "";
+    $("#void").hidden = !!r.offline;
     render();
   }
 

@@ -126,6 +126,12 @@ class Redemption(db.Model):
     voided_at: Mapped[datetime | None]
     voided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     void_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entry.id"))
+    # Recorded offline at a counter and synced later (app/offline): when the clerk confirmed it
+    # on the device (created_at is when it was synced), the receipt number the device printed,
+    # and how far it took the balance below zero (0: not at all).
+    occurred_at: Mapped[datetime | None]
+    receipt_no: Mapped[str | None] = mapped_column(String(40))
+    overdraft: Mapped[int] = mapped_column(default=0, server_default="0")
 
     lines: Mapped[list["RedemptionLine"]] = relationship(
         back_populates="redemption", order_by="RedemptionLine.id"

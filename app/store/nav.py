@@ -2,7 +2,11 @@
 
 from flask_babel import lazy_gettext as _l
 
-ADMIN = [("store.venues", _l("Store")), ("store.cards", _l("Cards"))]
+ADMIN = [
+    ("store.venues", _l("Store")),
+    ("store.cards", _l("Cards")),
+    ("offline.index", _l("Offline redemptions")),  # app/offline
+]
 CLERK = [
     ("store.counter", _l("Counter")),
     ("store.today", _l("Today")),

@@ -51,6 +51,15 @@ SECURITY = [{"session": [], "csrf": []}]
 
 
 def document(server: str) -> dict:
+    from ..offline import openapi as offline
+
+    doc = _document(server)
+    doc["paths"].update(offline.PATHS)
+    doc["components"]["schemas"] = {**SCHEMAS, **offline.SCHEMAS}
+    return doc
+
+
+def _document(server: str) -> dict:
     return {
         "openapi": "3.1.0",
         "info": {

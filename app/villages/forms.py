@@ -1,9 +1,16 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, PasswordField, StringField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Regexp
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+)
 
-from .settings import SETTINGS
+from .settings import OFFLINE_CAP_MAX, OFFLINE_CAP_RANGE, SETTINGS
 
 
 class SettingsForm(FlaskForm):
@@ -25,6 +32,11 @@ class SettingsForm(FlaskForm):
             InputRequired(_l("Enter a number of points.")),
             NumberRange(0, 1_000_000, _l("The card's daily cap is 0 to 1000000 points.")),
         ],
+    )
+    # Optional: a form without it (an older page still open) leaves the setting as it is.
+    offline_daily_cap = IntegerField(
+        SETTINGS["offline_daily_cap"][0],
+        validators=[Optional(), NumberRange(0, OFFLINE_CAP_MAX, OFFLINE_CAP_RANGE)],
     )
     meal_age_tiers = StringField(SETTINGS["meal_age_tiers"][0], validators=[Length(max=200)])
     gifts_earn_points = BooleanField(SETTINGS["gifts_earn_points"][0])

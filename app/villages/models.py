@@ -30,6 +30,9 @@ class Village(db.Model):
     # After its notice period a decision stays public this many days, then only the village's own
     # users see it (a cancelled one is never public).
     notice_public_days: Mapped[int] = mapped_column(default=30, server_default="30")
+    # Most points a household may redeem per day at a counter that is offline (0: offline
+    # redemptions are off); see app/offline.
+    offline_daily_cap: Mapped[int] = mapped_column(default=100, server_default="100")
 
     # Head of the village's hash-chained ledger. The ledger service locks this row for every
     # append, which serialises a village's ledger writes on PostgreSQL.

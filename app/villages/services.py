@@ -13,7 +13,7 @@ from ..errors import InvalidInput, NotFound
 from ..extensions import db
 from ..text import clean
 from .models import Village
-from .settings import SETTINGS, format_value
+from .settings import OFFLINE_CAP_MAX, OFFLINE_CAP_RANGE, SETTINGS, format_value
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 
@@ -59,6 +59,8 @@ def update_settings(village_id: int, values: dict, actor_id: int) -> list[str]:
         raise InvalidInput(_l("The notice period is 1 to 60 days."))
     if "notice_public_days" in values and not 0 <= values["notice_public_days"] <= 365:
         raise InvalidInput(_l("A decision stays public 0 to 365 days after its notice."))
+    if "offline_daily_cap" in values and not 0 <= values["offline_daily_cap"] <= OFFLINE_CAP_MAX:
+        raise InvalidInput(OFFLINE_CAP_RANGE)
     if "card_daily_cap" in values and not 0 <= values["card_daily_cap"] <= 1_000_000:
         raise InvalidInput(_l("The card's daily cap is 0 to 1000000 points."))
     with transaction():

@@ -3,6 +3,12 @@
 from flask_babel import lazy_gettext as _l
 
 from ..errors import InvalidInput
+from ..offline.settings import (  # noqa: F401 - the offline counter's setting, listed here
+    OFFLINE_CAP_HINT,
+    OFFLINE_CAP_LABEL,
+    OFFLINE_CAP_MAX,
+    OFFLINE_CAP_RANGE,
+)
 
 # name -> (label, kind)
 SETTINGS = {
@@ -13,6 +19,7 @@ SETTINGS = {
     "meal_age_tiers": (_l("Meal price tiers by age (age:points, ...)"), "tiers"),
     "gifts_earn_points": (_l("Gifts of produce or firewood earn points"), "bool"),
     "notice_show_names": (_l("Notice board shows the head's name"), "bool"),
+    "offline_daily_cap": (OFFLINE_CAP_LABEL, "int"),
     "notice_public_days": (
         _l("Days a decision stays on the public board after its notice period"),
         "int",

@@ -15,7 +15,7 @@ from . import county as county_figures
 from . import services
 from .forms import SettingsForm, VillageForm
 from .models import Village
-from .settings import SETTINGS, format_value, parse_thresholds, parse_tiers
+from .settings import OFFLINE_CAP_HINT, SETTINGS, format_value, parse_thresholds, parse_tiers
 
 bp = Blueprint("villages", __name__)
 
@@ -38,6 +38,8 @@ def settings():
                     "notice_public_days",
                 )
             }
+            if form.offline_daily_cap.data is not None:
+                values["offline_daily_cap"] = form.offline_daily_cap.data
             values["star_thresholds"] = parse_thresholds(form.star_thresholds.data)
             values["meal_age_tiers"] = parse_tiers(form.meal_age_tiers.data or "")
             changed = services.update_settings(village.id, values, current_user.id)
@@ -53,6 +55,7 @@ def settings():
         history=_history(village.id),
         village=village,
         retention=housekeeping.retention(),
+        offline_cap_hint=OFFLINE_CAP_HINT,
     ), status
 
 
