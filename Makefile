@@ -33,7 +33,7 @@ run: setup
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo --if-empty
 	# A 2,000-household import takes ~5-15 s; the default 30 s would cut a large one off.
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --timeout 120 --access-logfile - wsgi:app
+	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --timeout 120 wsgi:app
 
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -52,7 +52,7 @@ def register_extensions(app: Flask) -> None:
         security,
         static_files,
     )
-    from .ops import requests as request_log
+    from .ops import request_log
 
     request_log.init_app(app)  # first: every later hook and error has the request id
     security.init_app(app)
@@ -118,7 +118,7 @@ def register_errorhandlers(app: Flask) -> None:
     from sqlalchemy.exc import DataError
 
     from .errors import DomainError
-    from .ops.requests import request_id
+    from .ops.request_log import request_id
 
     def render_error(code: int, message: str):
         if request.path.startswith("/api/"):

@@ -68,7 +68,7 @@ def test_error_pages_show_the_request_id(client, app, login_as):
     app.add_url_rule("/boom-for-test", "boom", boom)
     missing = client.get("/no-such-page", headers={"X-Request-Id": "7f3a09c2d4e1b8a6"})
     assert missing.status_code == 404
-    assert "7f3a09c2d4e1b8a6" in text_of(missing)
+    assert "<code>7f3a09c2d4e1b8a6</code>" in text_of(missing)
     broken = client.get("/boom-for-test")
     assert broken.status_code == 500
     rid = broken.headers["X-Request-Id"]
