@@ -309,6 +309,10 @@
   $("#cancel").addEventListener("click", function () { clear(); refocus(); });
   $("#next").addEventListener("click", function () { clear(); refocus(); });
   $("#void").addEventListener("click", voidIt);
+  // After offline.js synced, the stock on screen may be old: read it again between customers.
+  document.addEventListener("counter-synced", function () {
+    if (!scan && !busy) loadItems().catch(function () {});
+  });
 
   $("#photo").addEventListener("change", function () {
     var f = this.files[0];

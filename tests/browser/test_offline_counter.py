@@ -165,8 +165,8 @@ def test_sync_cut_half_way_resumes_without_doubling(counter):
         sent.append(route.request.post_data_json["request_id"])
         if len(sent) == 2:
             route.fetch()  # reaches the server...
-            route.abort("internetdisconnected")  # ...the answer is lost
             context.set_offline(True)
+            route.abort("internetdisconnected")  # ...the answer is lost
         else:
             route.continue_()
 
@@ -376,8 +376,8 @@ def test_the_network_drops_between_scan_and_confirm(counter, arrived):
     def drop(route):
         if arrived:
             route.fetch()  # recorded by the server; the answer is lost
+        context.set_offline(True)  # before the page hears of it: it finds itself offline
         route.abort("internetdisconnected")
-        context.set_offline(True)
 
     context.route("**/api/v1/counter/redemptions", drop)
     page.fill("#code", "")

@@ -355,3 +355,23 @@ def test_the_offline_cap_is_a_setting_with_its_history(client, village, login_as
     resp = post(client, "/admin/settings", {**form, "offline_daily_cap": -1})
     assert resp.status_code == 422 and "离线额度为 0 至 100000 积分" in text_of(resp)
     assert snapshot() == before
+
+
+def test_another_villages_admin_cannot_decide_a_conflict(app, api, store, village):
+    h = household(village, 10)
+    body = sale(api, h, store.rice, 3)  # beyond its allowance of 10
+    conflict_id = api.post("/counter/offline/redemptions", body).get_json()["conflict"]["id"]
+    other = factories.village("other", "别村")
+    client = app.test_client()
+    token = sign_in(client, factories.user(other, "village_admin").id)
+    assert str(body["receipt_no"]) not in text_of(client.get("/admin/offline"))
+    before = snapshot()
+    resp = client.post(
+        f"/admin/offline/conflicts/{conflict_id}",
+        data={"csrf_token": token, "decision": "accept", "note": "x"},
+        follow_redirects=True,
+    )
+    assert resp.status_code == 200 and "没有找到" in text_of(resp)
+    after = snapshot()
+    after.pop("audit_log", None), before.pop("audit_log", None)
+    assert after == before
