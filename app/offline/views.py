@@ -22,10 +22,12 @@ bp = Blueprint("offline", __name__)
 COUNTER_STATIC = (
     "app.css",
     "offline.css",
+    "page-tools.js",
     "store-counter.js",
     "offline.js",
     "icon-192.png",
     "icon-512.png",
+    "vendor/jsqr/jsQR.js",  # the camera's decoder where BarcodeDetector is missing
 )
 SCOPE = "/counter"
 
