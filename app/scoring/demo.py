@@ -144,7 +144,7 @@ def load(village_id: int) -> None:
     propose(["033"], "聚众赌博", 2, "派出所通报")
     services.create_meeting(
         village_id,
-        held_on=today + timedelta(days=6),
+        held_on=today,  # being held today: it can be decided and closed in the tour
         title="十二月道德文明评议会",
         attendees="",
         actor_id=scorer,

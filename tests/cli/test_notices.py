@@ -32,7 +32,8 @@ def due_items(village, n: int, *, ended: bool = True) -> list:
         occurred_on=date.today() - timedelta(days=1),
         actor_id=None,
     )
-    m = services.create_meeting(village.id, held_on=date.today(), title="评议会", actor_id=None)
+    held = date.today() - timedelta(days=7)  # held before it closes (a future meeting cannot)
+    m = services.create_meeting(village.id, held_on=held, title="评议会", actor_id=None)
     services.decide(village.id, m.id, p.id, outcome="approve", actor_id=None)
     closed = utcnow() - timedelta(days=6 if ended else 1)
     services.close_meeting(village.id, m.id, None, now=closed)

@@ -57,8 +57,12 @@ def propose(village, households, r, **kw):
     )
 
 
-def meeting(village, title="五月评议会"):
-    return services.create_meeting(village.id, held_on=TODAY, title=title, actor_id=None)
+def meeting(village, title="五月评议会", held_on=TODAY):
+    return services.create_meeting(village.id, held_on=held_on, title=title, actor_id=None)
+
+
+# A meeting closed "six days ago" must have been held by then (a future meeting cannot close).
+WEEK_AGO = TODAY - timedelta(days=7)
 
 
 def villager(village, household=None):
@@ -120,7 +124,7 @@ def test_full_path_proposal_meeting_notice_objection_post(village):
 def test_deduction_follows_the_same_path_and_may_go_below_zero(village):
     h = factories.household(village)
     p = propose(village, [h], rule(village, -10, title="焚烧秸秆"))
-    m = meeting(village)
+    m = meeting(village, held_on=WEEK_AGO)
     services.decide(village.id, m.id, p.id, outcome="approve", actor_id=None)
     services.close_meeting(village.id, m.id, None, now=utcnow() - timedelta(days=6))
     assert services.post_due() == 1
@@ -210,7 +214,7 @@ def test_editing_a_rule_does_not_change_what_was_decided(village):
     h = factories.household(village)
     r = rule(village, 10)
     p = propose(village, [h], r)
-    m = meeting(village)
+    m = meeting(village, held_on=WEEK_AGO)
     services.decide(village.id, m.id, p.id, outcome="approve", actor_id=None)
     services.close_meeting(village.id, m.id, None, now=utcnow() - timedelta(days=6))
     services.save_rule(village.id, RuleData("public_service", "改名了", 50), None, r.id)
@@ -243,7 +247,7 @@ def test_a_villager_objects_once_per_item(village):
 def test_objection_after_the_notice_period_is_refused(village):
     h = factories.household(village)
     p = propose(village, [h], rule(village))
-    m = meeting(village)
+    m = meeting(village, held_on=WEEK_AGO)
     services.decide(village.id, m.id, p.id, outcome="approve", actor_id=None)
     services.close_meeting(village.id, m.id, None, now=utcnow() - timedelta(days=6))
     item = db.session.scalar(select(NoticeItem))
@@ -254,7 +258,7 @@ def test_objection_after_the_notice_period_is_refused(village):
 def test_post_due_in_four_threads_posts_each_item_once(app, village):
     households = [factories.household(village) for _ in range(6)]
     p = propose(village, households, rule(village, 10))
-    m = meeting(village)
+    m = meeting(village, held_on=WEEK_AGO)
     services.decide(village.id, m.id, p.id, outcome="approve", actor_id=None)
     services.close_meeting(village.id, m.id, None, now=utcnow() - timedelta(days=6))
     db.session.commit()

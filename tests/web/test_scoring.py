@@ -490,6 +490,8 @@ def test_me_says_why_links_the_notice_and_shows_stars_and_rank(client, scene, vi
     db.session.get(Village, village.id).star_thresholds = [5, 10, 20]
     db.session.commit()
     services.decide(village.id, scene["m"], scene["p"], outcome="approve", actor_id=None)
+    db.session.get(Meeting, scene["m"]).held_on = TODAY - timedelta(days=7)  # held by then
+    db.session.commit()
     services.close_meeting(village.id, scene["m"], None, now=utcnow() - timedelta(days=6))
     services.post_due()
     item = db.session.scalar(select(NoticeItem).where(NoticeItem.meeting_id == scene["m"]))
