@@ -106,6 +106,7 @@ class Config:
     PAY_CODE_RETENTION_DAYS = 7
     THROTTLE_RETENTION_DAYS = 1
     SESSION_RETENTION_DAYS = 7
+    IMPORT_PREVIEW_RETENTION_DAYS = 7  # an import checked and never confirmed
     TESTING = False
 
     @classmethod

@@ -10,6 +10,9 @@ out of) does not make the database grow for ever.
   counter would start again from zero anyway.
 - sessions (`user_session`): SESSION_RETENTION_DAYS after they expired (an expired session is
   already refused at sign-in; the row only says the browser existed).
+- import previews (`import_batch` still in `preview`): IMPORT_PREVIEW_RETENTION_DAYS after the
+  file was checked and never confirmed (a confirmed import stays: it is what stops the same file
+  being imported twice).
 
 Ledger entries, redemptions and audit records are never touched. The retentions are shown to
 village admins on the settings page.
@@ -24,6 +27,7 @@ from sqlalchemy import delete, or_
 from ..auth.models import LoginThrottle, UserSession
 from ..database import transaction, utcnow
 from ..extensions import db
+from ..households.models import ImportBatch
 from ..store.models import PayCode
 
 
@@ -32,12 +36,16 @@ class Retention:
     pay_code_days: int
     throttle_days: int
     session_days: int
+    import_preview_days: int
 
 
 def retention() -> Retention:
     c = current_app.config
     return Retention(
-        c["PAY_CODE_RETENTION_DAYS"], c["THROTTLE_RETENTION_DAYS"], c["SESSION_RETENTION_DAYS"]
+        c["PAY_CODE_RETENTION_DAYS"],
+        c["THROTTLE_RETENTION_DAYS"],
+        c["SESSION_RETENTION_DAYS"],
+        c["IMPORT_PREVIEW_RETENTION_DAYS"],
     )
 
 
@@ -64,5 +72,11 @@ def run(now: datetime | None = None) -> dict[str, int]:
         cutoff = now - timedelta(days=keep.session_days)
         deleted["user_session"] = db.session.execute(
             delete(UserSession).where(UserSession.expires_at < cutoff)
+        ).rowcount
+        cutoff = now - timedelta(days=keep.import_preview_days)
+        deleted["import_batch"] = db.session.execute(
+            delete(ImportBatch).where(
+                ImportBatch.status == "preview", ImportBatch.created_at < cutoff
+            )
         ).rowcount
     return deleted

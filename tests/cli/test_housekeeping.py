@@ -99,3 +99,24 @@ def test_the_village_admin_sees_the_retentions(client, login_as):
     html = text_of(client.get("/admin/settings"))
     assert 'id="retention"' in html
     assert "7" in html.split('id="retention"')[1].split("</ul>")[0]
+
+
+def test_an_import_checked_and_never_confirmed_goes_a_confirmed_one_stays(app, village, runner):
+    from app.database import utcnow
+    from app.households.models import ImportBatch
+
+    old = utcnow() - timedelta(days=8)
+    with transaction():
+        for sha, status, created in (
+            ("a" * 64, "preview", old),  # never confirmed, past the 7 days: goes
+            ("b" * 64, "imported", old),  # stops the same file being imported twice: stays
+            ("c" * 64, "preview", utcnow()),  # checked today: the admin may still confirm it
+        ):
+            db.session.add(
+                ImportBatch(village_id=village.id, sha256=sha, status=status, created_at=created)
+            )
+    done = runner.invoke(args=["housekeeping"])
+    assert done.exit_code == 0, done.output
+    db.session.rollback()
+    left = {b.sha256[0]: b.status for b in db.session.scalars(select(ImportBatch))}
+    assert left == {"b": "imported", "c": "preview"}
