@@ -117,6 +117,8 @@ class Config:
             "SECRET_KEY": os.environ.get("SECRET_KEY", "").strip(),  # see secret_key() below
             "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "") == "1",
             "TRUSTED_PROXIES": _int_env("TRUSTED_PROXIES"),
+            # What printed QR codes and certificates link to, e.g. https://jf.example.gov.cn
+            "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "").strip(),
             # Benchmarks only: append how long each ledger lock was held (see database.py).
             "LEDGER_LOCK_LOG": os.environ.get("LEDGER_LOCK_LOG", ""),
         }
