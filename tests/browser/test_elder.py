@@ -274,7 +274,7 @@ def test_refusals_are_shown_where_the_eye_is(app, browser, live_server, tmp_path
         page.click("main button.primary")
         page.wait_for_load_state()
         assert page.evaluate("document.activeElement.getAttribute('role')") == "alert"
-        assert in_view(page, "h2[role=alert]")
+        assert in_view(page, "#preview [role=alert]")
         page.screenshot(path="/tmp/i10-error-import.png")
     with phone(browser, tmp_path / "c", 16, "zh") as page:
         # The counter: confirm before choosing who takes the goods.
