@@ -1,0 +1,109 @@
+"""CPU and wall time of one counter redemption in-process (no HTTP server, no wrk): what the
+request stack itself costs, beside the raw transaction's ~0.3 ms.
+
+    .venv/bin/python scripts/profile_redemption.py [-n 500] [--profile]
+    .venv/bin/python scripts/profile_redemption.py --database-url postgresql://postgres@127.0.0.1/test
+
+Signs a clerk in through the test client, redeems two goods for random households' cards, and
+prints wall and process CPU per redemption; --profile adds cProfile's top functions.
+"""
+
+import argparse
+import cProfile
+import os
+import pstats
+import random
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import bench_counter  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from app import create_app  # noqa: E402
+from app.config import normalize_database_url  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("-n", type=int, default=500)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="profile-redemption-"))
+    os.environ["INSTANCE_PATH"] = str(tmp / "instance")
+    schema = None
+    if args.database_url:
+        base = normalize_database_url(args.database_url)
+        schema = f"prof_{os.getpid()}"
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    else:
+        url = f"sqlite:///{tmp / 'bench.db'}"
+    try:
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": bench_counter.SECRET})
+        village = bench_counter.setup(app, 1, 500)[0]
+        client = app.test_client()
+        page = client.get("/login").text
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        client.post(
+            "/login",
+            data={
+                "username": village["clerk"],
+                "password": bench_counter.PASSWORD,
+                "csrf_token": token,
+            },
+        )
+        csrf = re.search(
+            r'<meta name="csrf-token" content="([^"]+)"', client.get("/counter").text
+        ).group(1)
+
+        def redeem(i: int) -> None:
+            body = {
+                "code": random.choice(village["cards"]),
+                "request_id": f"p{i}-{random.random()}",
+                "lines": [
+                    {"item_id": village["items"][0], "qty": 1},
+                    {"item_id": village["items"][1], "qty": 2},
+                ],
+            }
+            resp = client.post(
+                "/api/v1/counter/redemptions", json=body, headers={"X-CSRFToken": csrf}
+            )
+            assert resp.status_code == 201, resp.text
+
+        for i in range(50):  # warm up
+            redeem(i)
+        profiler = cProfile.Profile() if args.profile else None
+        wall, cpu = time.perf_counter(), time.process_time()
+        if profiler:
+            profiler.enable()
+        for i in range(args.n):
+            redeem(1000 + i)
+        if profiler:
+            profiler.disable()
+        wall = (time.perf_counter() - wall) / args.n * 1000
+        cpu = (time.process_time() - cpu) / args.n * 1000
+        print(
+            f"{'PostgreSQL' if schema else 'SQLite'}: {wall:.2f} ms wall, {cpu:.2f} ms CPU per "
+            f"redemption over {args.n}; load {os.getloadavg()[0]:.2f}"
+        )
+        if profiler:
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(str(ROOT / "app"), 30)
+    finally:
+        if schema:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
