@@ -555,41 +555,25 @@ def _honour(
                 )
             )
             ledger.expire_columns(Item, line.item_id, "stock")
-    db.session.execute(
-        store._INSERT_REDEMPTION,
-        dict(
-            id=redemption_id,
-            village_id=village_id,
-            venue_id=venue.id,
-            household_id=household_id,
-            resident_id=resident.id,
-            clerk_id=clerk_id,
-            request_id=request_id,
-            request_hash=fingerprint,
-            source="card",
-            total=total,
-            balance_after=balance_after,
-            entry_id=entry_id,
-            day=rules.local_day(occurred),
-            created_at=now,
-            occurred_at=occurred,
-            receipt_no=receipt_no,
-            overdraft=overdraft,
-        ),
-    )
-    db.session.execute(
-        store._INSERT_LINE,
-        [
-            dict(
-                redemption_id=redemption_id,
-                item_id=line.item_id,
-                name=line.name,
-                qty=line.qty,
-                points=line.points,
-                slot=line.slot,
-            )
-            for line in lines
-        ],
+    store.insert_redemption(
+        lines,
+        id=redemption_id,
+        village_id=village_id,
+        venue_id=venue.id,
+        household_id=household_id,
+        resident_id=resident.id,
+        clerk_id=clerk_id,
+        request_id=request_id,
+        request_hash=fingerprint,
+        source="card",
+        total=total,
+        balance_after=balance_after,
+        entry_id=entry_id,
+        day=rules.local_day(occurred),
+        created_at=now,
+        occurred_at=occurred,
+        receipt_no=receipt_no,
+        overdraft=overdraft,
     )
     receipt = store.Receipt(
         id=redemption_id,

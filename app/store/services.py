@@ -908,6 +908,29 @@ _USE_PAY_CODE = (
 _BALANCE_OF = select(Household.balance, Household.status).where(Household.id == bindparam("id"))
 _INSERT_REDEMPTION = insert(_redemption)
 _INSERT_LINE = insert(_line)
+
+
+def insert_redemption(lines, **redemption) -> None:
+    """Write a redemption row (its id given) and its lines: two statements, under the lock the
+    caller holds. The counter and the offline sync both record through here."""
+    conn = sql()
+    conn.execute(_INSERT_REDEMPTION, redemption)
+    conn.execute(
+        _INSERT_LINE,
+        [
+            dict(
+                redemption_id=redemption["id"],
+                item_id=line.item_id,
+                name=line.name,
+                qty=line.qty,
+                points=line.points,
+                slot=line.slot,
+            )
+            for line in lines
+        ],
+    )
+
+
 _TAKE_STOCK = (
     update(_item)
     .where(
@@ -984,38 +1007,22 @@ def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Rec
             if row.status != "active":
                 raise HouseholdArchived()
             entry_id, balance_after = None, row.balance
-        sql().execute(
-            _INSERT_REDEMPTION,
-            dict(
-                id=redemption_id,
-                village_id=plan.village_id,
-                venue_id=plan.venue_id,
-                household_id=household.id,
-                resident_id=plan.resident.id,
-                clerk_id=clerk_id,
-                request_id=request_id,
-                request_hash=fingerprint,
-                source=plan.source,
-                total=total,
-                balance_after=balance_after,
-                entry_id=entry_id,
-                day=today,
-                created_at=now,
-            ),
-        )
-        sql().execute(
-            _INSERT_LINE,
-            [
-                dict(
-                    redemption_id=redemption_id,
-                    item_id=line.item_id,
-                    name=line.name,
-                    qty=line.qty,
-                    points=line.points,
-                    slot=line.slot,
-                )
-                for line in plan.lines
-            ],
+        insert_redemption(
+            plan.lines,
+            id=redemption_id,
+            village_id=plan.village_id,
+            venue_id=plan.venue_id,
+            household_id=household.id,
+            resident_id=plan.resident.id,
+            clerk_id=clerk_id,
+            request_id=request_id,
+            request_hash=fingerprint,
+            source=plan.source,
+            total=total,
+            balance_after=balance_after,
+            entry_id=entry_id,
+            day=today,
+            created_at=now,
         )
     return Receipt(
         id=redemption_id,
