@@ -1,6 +1,6 @@
 """The offline counter's part of the OpenAPI document (merged by app/store/openapi.py)."""
 
-from ..store.openapi import CODE, COMMON, MAX_INT, _body, _error, _json
+from ..store.openapi import CODE, COMMON, MAX_INT, TEXT, _body, _error, _json
 
 _REQUEST = {
     "type": "object",
@@ -24,6 +24,7 @@ _REQUEST = {
         "list": {
             "type": "string",
             "maxLength": 300,
+            "pattern": TEXT,
             "description": "The `list` of the offline list the counter used.",
         },
     },

@@ -119,6 +119,17 @@ http {{
     proc.wait(timeout=10)
 
 
+def _logged(path, text, wait=10.0) -> bool:
+    """Whether `text` appears in the log at `path` within `wait` seconds."""
+    deadline = time.time() + wait
+    while True:
+        if path.exists() and text in path.read_text():
+            return True
+        if time.time() > deadline:
+            return False
+        time.sleep(0.05)
+
+
 def test_nginx_in_front_of_gunicorn(app, village, proxied, tmp_path):
     base, plain, tmp = proxied
     admin = factories.user(village, "village_admin")
@@ -139,9 +150,9 @@ def test_nginx_in_front_of_gunicorn(app, village, proxied, tmp_path):
     assert "Secure" in page.headers["Set-Cookie"] and "HttpOnly" in page.headers["Set-Cookie"]
     rid = page.headers["X-Request-Id"]
     assert re.fullmatch(r"[0-9a-f]{32}", rid)  # nginx's $request_id, passed to the app
-    access_log = (tmp / "village-points.access.log").read_text()
-    assert f"rid={rid}" in access_log
-    assert f"rid={rid} GET /login 200" in (tmp_path / "gunicorn.log").read_text()
+    # Both logs are written after the answer is sent: wait for the lines, not for luck.
+    assert _logged(tmp / "village-points.access.log", f"rid={rid}")
+    assert _logged(tmp_path / "gunicorn.log", f"rid={rid} GET /login 200")
 
     # A wrong password with a forged X-Forwarded-For: the app counts the address nginx saw.
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
