@@ -35,6 +35,12 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("-n", type=int, default=500)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--sort", default="cumulative", help="cProfile order: cumulative or tottime"
+    )
+    parser.add_argument(
+        "--everything", action="store_true", help="profile every module, not only app/"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="profile-redemption-"))
     os.environ["INSTANCE_PATH"] = str(tmp / "instance")
@@ -97,7 +103,11 @@ def main() -> None:
             f"redemption over {args.n}; load {os.getloadavg()[0]:.2f}"
         )
         if profiler:
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(str(ROOT / "app"), 30)
+            stats = pstats.Stats(profiler).sort_stats(args.sort)
+            if args.everything:
+                stats.print_stats(45)
+            else:
+                stats.print_stats(str(ROOT / "app"), 30)
     finally:
         if schema:
             with admin.connect() as conn:

@@ -19,7 +19,7 @@ import sys
 import time
 
 from flask import Flask, g, request
-from flask_login import current_user
+from sqlalchemy import inspect
 
 logger = logging.getLogger("village_points.request")
 _SANE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -28,6 +28,20 @@ _TOKEN = re.compile(r"^/q/[^/]+")
 
 def request_id() -> str:
     return getattr(g, "request_id", "") if g else ""
+
+
+def _user_id() -> str:
+    """The signed-in user's id as loaded for this request, without asking the database again:
+    after the request's commit the user object is expired, and reading `current_user.id` (or
+    `is_authenticated`, which reads `is_enabled`) would reload it - a query per request only
+    for the log line."""
+    user = g.get("_login_user")  # where Flask-Login keeps the user it loaded
+    if user is None:
+        return "-"
+    state = inspect(user, raiseerr=False)
+    if state is None or state.identity is None:  # the anonymous user, or not yet saved
+        return "-"
+    return str(state.identity[0])
 
 
 def _log_path() -> str:
@@ -55,7 +69,7 @@ def init_app(app: Flask) -> None:
             resp.headers["X-Request-Id"] = rid
         ms = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
         try:
-            user = current_user.id if current_user and current_user.is_authenticated else "-"
+            user = _user_id()
         except Exception:  # noqa: BLE001 - the log line must never be what fails
             user = "?"
         logger.info(

@@ -4,14 +4,17 @@ pages and in API errors so a clerk can quote it."""
 import logging
 import re
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from app import create_app
 from app.config import TestConfig
 from app.extensions import db
 from app.ops.health import head_revisions
 
+from .. import factories
+from ..services.test_store import card_code, make_store
 from .helpers import text_of
+from .test_store_api import sign_in
 
 
 def stamp_head(app) -> str:
@@ -76,3 +79,41 @@ def test_error_pages_show_the_request_id(client, app, login_as):
     login_as("clerk")
     api = client.get("/api/v1/counter/no-such-thing")
     assert api.json["request_id"] == api.headers["X-Request-Id"]
+
+
+def test_the_log_line_names_the_user_without_loading_it_again(app, client, village, caplog):
+    """The id comes from the user loaded for the request: after the redemption's commit the
+    user object is expired, and reading it for the log line would cost a query per request."""
+    store = make_store(village)
+    household = factories.household(village, opening=50)
+    token = sign_in(client, store.clerk)
+    statements = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    def ended(_conn):
+        statements.append("COMMIT")
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    event.listen(db.engine, "commit", ended)
+    try:
+        with caplog.at_level(logging.INFO, logger="village_points.request"):
+            resp = client.post(
+                "/api/v1/counter/redemptions",
+                json={
+                    "code": card_code(household.id),
+                    "request_id": "log-line-0001",
+                    "lines": [{"item_id": store.oil, "qty": 1}],
+                },
+                headers={"X-CSRFToken": token},
+            )
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+        event.remove(db.engine, "commit", ended)
+    assert resp.status_code == 201, resp.json
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "village_points.request"]
+    assert " POST /api/v1/counter/redemptions 201 " in line
+    assert f" user={store.clerk} " in line
+    after = statements[statements.index("COMMIT") + 1 :]
+    assert not after, after
