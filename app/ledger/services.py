@@ -23,9 +23,11 @@ from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, event, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from ..database import monotonic_ms, sql, transaction, utcnow
+from ..database import Pipe, Sent, monotonic_ms, transaction, utcnow
 from ..errors import AlreadyReversed, HouseholdArchived, InsufficientPoints, InvalidInput, NotFound
 from ..extensions import db
 from ..households.models import Household
@@ -38,7 +40,7 @@ MAX_POINTS = 1_000_000
 EARNING = ("award", "deduct", "adjust")
 LOCAL_TZ = timedelta(hours=8)  # a village's year starts at midnight China time
 RANK_LOCK_SPACE = 7301  # pg_advisory_xact_lock(space, village): one ranking per village at a time
-_HEADS = "ledger_heads"  # session.info: {village_id: [seq, hash, locked_at_ms]} of this transaction
+_HEADS = "ledger_heads"  # session.info: {village_id: [seq, hash, locked_at_ms, unread]}
 
 _entry = LedgerEntry.__table__
 _household = Household.__table__
@@ -108,17 +110,32 @@ def _balance_statement(floor_at_zero: bool, only_active: bool):
     return _BALANCE[key]
 
 
+def queue_lock(pipe: Pipe, village_id: int) -> None:
+    """Send the lock of the village's chain head through `pipe` without waiting for it (unless
+    this transaction holds it already): statements sent after it run under it, and
+    `lock_head` reads it when the head is needed."""
+    heads = db.session.info.setdefault(_HEADS, {})
+    if village_id not in heads:
+        # [seq, hash, locked at (ms), the lock's answer while it is unread]
+        sent = pipe.run(_LOCK_HEAD, {"village_id": village_id})
+        heads[village_id] = [None, None, monotonic_ms(), sent]
+
+
 def lock_head(village_id: int) -> list:
     """Lock the village's chain head for the rest of the transaction and return it as
-    [seq, hash]; a second call in the same transaction returns the same list without asking
-    the database again."""
+    [seq, hash, ...]; a second call in the same transaction returns the same list without
+    asking the database again."""
     heads = db.session.info.setdefault(_HEADS, {})
-    head = heads.get(village_id)
-    if head is None:
-        row = sql().execute(_LOCK_HEAD, {"village_id": village_id}).first()
+    if village_id not in heads:
+        queue_lock(Pipe(), village_id)
+    head = heads[village_id]
+    if head[3] is not None:
+        row = head[3].first()
+        head[3] = None
         if row is None:
+            heads.pop(village_id)
             raise NotFound()
-        head = heads[village_id] = [row[0], row[1], monotonic_ms()]
+        head[0], head[1] = row[0], row[1]
     return head
 
 
@@ -182,6 +199,104 @@ def _posted(entry: LedgerEntry) -> Posted:
     )
 
 
+@dataclass
+class Pending:
+    """A posting whose balance UPDATE was sent (see `begin_post`), its entry not yet written."""
+
+    village_id: int
+    household_id: int
+    points: int
+    only_active: bool
+    balance: Sent
+
+
+def begin_post(
+    pipe: Pipe,
+    village_id: int,
+    household_id: int,
+    points: int,
+    *,
+    floor_at_zero: bool = False,
+    only_active: bool = False,
+    overdraft: int = 0,
+) -> Pending:
+    """The first half of `post_locked`, sent without waiting: the village's lock (unless held)
+    and the balance's conditional UPDATE. A caller may send its own checks after it and read
+    every answer at once; `end_post` writes the entry."""
+    queue_lock(pipe, village_id)
+    params = {"h_id": household_id, "h_village": village_id, "h_points": points}
+    if floor_at_zero:
+        params["h_floor"] = -max(0, int(overdraft))
+    sent = pipe.run(_balance_statement(floor_at_zero, only_active), params)
+    return Pending(village_id, household_id, points, only_active, sent)
+
+
+def end_post(
+    pipe: Pipe,
+    pending: Pending,
+    kind: str,
+    *,
+    reason: str,
+    actor_id: int | None,
+    key: str | None = None,
+    ref: str = "",
+    reverses_id: int | None = None,
+    earning: bool = False,
+    at: datetime | None = None,
+    entry_id: int | None = None,
+) -> Posted:
+    """The second half of `post_locked`: read the new balance (raising InsufficientPoints,
+    HouseholdArchived or NotFound if the UPDATE was refused), then send the entry with its chain
+    hash and the head's move. With `entry_id` (taken from the sequence before the lock, on
+    PostgreSQL) nothing waits for the insert."""
+    village_id, household_id, points = pending.village_id, pending.household_id, pending.points
+    head = lock_head(village_id)
+    row = pending.balance.first()
+    if row is None:
+        _why_refused(pipe, village_id, household_id, points, pending.only_active)
+    balance_after = row[0]
+    seq = head[0] + 1
+    fields = dict(
+        village_id=village_id,
+        seq=seq,
+        household_id=household_id,
+        kind=kind,
+        points=points,
+        balance_after=balance_after,
+        reason=reason[:300],
+        ref=ref,
+        key=key,
+        reverses_id=reverses_id,
+        created_by_id=actor_id,
+        created_at=at or utcnow(),
+    )
+    digest = entry_hash(prev_hash=head[1], **fields)
+    values = {"prev_hash": head[1], "hash": digest, **fields}
+    if entry_id is None:
+        entry_id = pipe.run(_INSERT_ENTRY, values).scalar()
+    else:
+        pipe.run(_INSERT_ENTRY, {"id": entry_id, **values})
+    if earning or kind in EARNING:
+        _add_earned(pipe, village_id, household_id, local_year(fields["created_at"]), points)
+    pipe.run(_MOVE_HEAD, {"v_id": village_id, "v_seq": seq, "v_head": digest})
+    head[0], head[1] = seq, digest
+    expire_columns(Household, household_id, "balance")
+    expire_columns(Village, village_id, "ledger_seq", "ledger_head")
+    return Posted(
+        id=entry_id,
+        village_id=village_id,
+        seq=seq,
+        household_id=household_id,
+        kind=kind,
+        points=points,
+        balance_after=balance_after,
+        key=key,
+        reverses_id=reverses_id,
+        created_at=fields["created_at"],
+        hash=digest,
+    )
+
+
 def post_locked(
     village_id: int,
     household_id: int,
@@ -205,85 +320,61 @@ def post_locked(
     household with `only_active`), the entry is inserted with its chain hash and the head moves
     on: three statements. The caller checks the key, if any, and validates the points and the
     reason."""
-    head = lock_head(village_id)
-    params = {"h_id": household_id, "h_village": village_id, "h_points": points}
-    if floor_at_zero:
-        params["h_floor"] = -max(0, int(overdraft))
-    conn = sql()
-    row = conn.execute(_balance_statement(floor_at_zero, only_active), params).first()
-    if row is None:
-        _why_refused(village_id, household_id, points, only_active)
-    balance_after = row[0]
-    seq = head[0] + 1
-    fields = dict(
-        village_id=village_id,
-        seq=seq,
-        household_id=household_id,
-        kind=kind,
-        points=points,
-        balance_after=balance_after,
-        reason=reason[:300],
+    pipe = Pipe()
+    pending = begin_post(
+        pipe,
+        village_id,
+        household_id,
+        points,
+        floor_at_zero=floor_at_zero,
+        only_active=only_active,
+        overdraft=overdraft,
+    )
+    return end_post(
+        pipe,
+        pending,
+        kind,
+        reason=reason,
+        actor_id=actor_id,
+        key=key,
         ref=ref,
-        key=key,
         reverses_id=reverses_id,
-        created_by_id=actor_id,
-        created_at=at or utcnow(),
-    )
-    digest = entry_hash(prev_hash=head[1], **fields)
-    entry_id = conn.execute(
-        _INSERT_ENTRY, {"prev_hash": head[1], "hash": digest, **fields}
-    ).scalar_one()
-    if earning or kind in EARNING:
-        _add_earned(village_id, household_id, local_year(fields["created_at"]), points)
-    conn.execute(_MOVE_HEAD, {"v_id": village_id, "v_seq": seq, "v_head": digest})
-    head[0], head[1] = seq, digest
-    expire_columns(Household, household_id, "balance")
-    expire_columns(Village, village_id, "ledger_seq", "ledger_head")
-    return Posted(
-        id=entry_id,
-        village_id=village_id,
-        seq=seq,
-        household_id=household_id,
-        kind=kind,
-        points=points,
-        balance_after=balance_after,
-        key=key,
-        reverses_id=reverses_id,
-        created_at=fields["created_at"],
-        hash=digest,
+        earning=earning,
+        at=at,
     )
 
 
-def _why_refused(village_id: int, household_id: int, points: int, only_active: bool):
+def _why_refused(pipe: Pipe, village_id: int, household_id: int, points: int, only_active: bool):
     """The conditional UPDATE changed nothing: say why (a rare path, so one more read)."""
-    row = db.session.execute(
-        select(_household.c.balance, _household.c.status).where(
-            _household.c.id == household_id, _household.c.village_id == village_id
-        )
-    ).first()
+    row = pipe.run(_WHY_REFUSED, {"h_id": household_id, "h_village": village_id}).first()
     if row is None:
         raise NotFound()
-    if only_active and row.status != "active":
+    if only_active and row[1] != "active":
         raise HouseholdArchived()
-    raise InsufficientPoints(balance=row.balance, needed=-points)
+    raise InsufficientPoints(balance=row[0], needed=-points)
 
 
-def _add_earned(village_id: int, household_id: int, year: int, points: int) -> None:
+def _add_earned(pipe: Pipe, village_id: int, household_id: int, year: int, points: int) -> None:
     """Points earned in the year, kept beside the entry (stars and rank read it), one upsert."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
+    pipe.run(
+        _ADD_EARNED[pipe.postgresql],
+        {"village_id": village_id, "household_id": household_id, "year": year, "earned": points},
+    )
+
+
+def _earned_upsert(upsert):
     table = HouseholdYear.__table__
-    stmt = upsert(table).values(
-        village_id=village_id, household_id=household_id, year=year, earned=points
+    stmt = upsert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.household_id, table.c.year],
+        set_={"earned": table.c.earned + stmt.excluded.earned},
     )
-    db.session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[table.c.household_id, table.c.year],
-            set_={"earned": table.c.earned + stmt.excluded.earned},
-        )
-    )
+
+
+_ADD_EARNED = {True: _earned_upsert(pg_insert), False: _earned_upsert(sqlite_insert)}
+_WHY_REFUSED = select(_household.c.balance, _household.c.status).where(
+    _household.c.id == bindparam("h_id"), _household.c.village_id == bindparam("h_village")
+)
 
 
 def _append(

@@ -29,7 +29,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import case, func, select, update
 
 from ..audit import record
-from ..database import transaction, utcnow
+from ..database import Pipe, transaction, utcnow
 from ..errors import InsufficientPoints, InvalidInput, NotFound
 from ..extensions import db
 from ..households.models import Household, Resident
@@ -375,7 +375,7 @@ def _record(
         # as the list's time, so every sale made from a list counts against its allowance.
         occurred = max(occurred, granted[0])
     with transaction():
-        redemption_id = store._next_redemption_id()
+        redemption_id = store.next_ids(Pipe())[0]
         ledger.lock_head(village_id)
         # A twin of this request (a second tab, a resumed sync) that got the lock first.
         found = _known(village_id, request_id)
@@ -556,6 +556,7 @@ def _honour(
             )
             ledger.expire_columns(Item, line.item_id, "stock")
     store.insert_redemption(
+        Pipe(),
         lines,
         id=redemption_id,
         village_id=village_id,
@@ -695,7 +696,7 @@ def resolve_conflict(
                 conflict.occurred_at,
                 now,
                 None,
-                store._next_redemption_id(),
+                store.next_ids(Pipe())[0],
                 actor_id=actor_id,
             )
             conflict.redemption_id = synced.receipt.id

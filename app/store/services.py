@@ -21,7 +21,7 @@ from werkzeug.security import check_password_hash
 from ..audit import record
 from ..auth import throttle
 from ..auth.models import User, hash_secret
-from ..database import sql, transaction, utcnow
+from ..database import Pipe, Sent, sql, transaction, utcnow
 from ..errors import (
     DomainError,
     Forbidden,
@@ -892,7 +892,10 @@ _line = RedemptionLine.__table__
 _item = Item.__table__
 _pay_code = PayCode.__table__
 # The locked path's statements, built once (see ledger/services.py).
-_NEXTVAL = text("SELECT nextval(pg_get_serial_sequence('redemption', 'id'))")
+_NEXT_IDS = text(
+    "SELECT nextval(pg_get_serial_sequence('redemption', 'id')), "
+    "nextval(pg_get_serial_sequence('ledger_entry', 'id'))"
+)
 _MAX_ID_PLUS_ONE = select(func.coalesce(func.max(_redemption.c.id), 0) + 1)
 _USE_PAY_CODE = (
     update(_pay_code)
@@ -910,12 +913,12 @@ _INSERT_REDEMPTION = insert(_redemption)
 _INSERT_LINE = insert(_line)
 
 
-def insert_redemption(lines, **redemption) -> None:
-    """Write a redemption row (its id given) and its lines: two statements, under the lock the
-    caller holds. The counter and the offline sync both record through here."""
-    conn = sql()
-    conn.execute(_INSERT_REDEMPTION, redemption)
-    conn.execute(
+def insert_redemption(pipe: Pipe, lines, **redemption) -> None:
+    """Send a redemption row (its id given) and its lines: two statements, under the lock the
+    caller holds, nothing to wait for. The counter and the offline sync both record through
+    here."""
+    pipe.run(_INSERT_REDEMPTION, redemption)
+    pipe.many(
         _INSERT_LINE,
         [
             dict(
@@ -955,59 +958,77 @@ _CARD_CHECK = select(Household.card_version, _SPENT_TODAY).where(
 )
 
 
-def _next_redemption_id() -> int | None:
-    """On PostgreSQL the id comes from the table's sequence, before the lock (other villages
-    insert at the same time); on SQLite the lock is the database's, and max + 1 under it."""
-    if db.session.get_bind().dialect.name != "postgresql":
-        return None
-    return db.session.scalar(_NEXTVAL)
+def next_ids(pipe: Pipe) -> tuple[int | None, int | None]:
+    """On PostgreSQL the redemption's and its entry's ids come from their sequences, before the
+    lock (other villages insert at the same time), so nothing under the lock waits for an
+    insert's answer; on SQLite the lock is the database's: max + 1 under it, and the entry's id
+    from its insert."""
+    if not pipe.postgresql:
+        return None, None
+    redemption_id, entry_id = pipe.run(_NEXT_IDS).first()
+    return redemption_id, entry_id
 
 
 def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Receipt:
-    """The locked part: a handful of statements, each a check and a write at once."""
+    """The locked part: a handful of statements, each a check and a write at once. They are
+    sent together and their answers read once (on PostgreSQL: the lock is held for about two
+    round trips to the server and the commit, not one per statement)."""
     total = plan.total
     household = plan.household
-    with transaction():
-        redemption_id = _next_redemption_id()
-        ledger.lock_head(plan.village_id)
-        if redemption_id is None:
-            redemption_id = sql().scalar(_MAX_ID_PLUS_ONE)
+    with transaction(pipelined=True):
+        pipe = Pipe()
+        redemption_id, entry_id = next_ids(pipe)
+        ledger.queue_lock(pipe, plan.village_id)  # everything below runs under it
         now = utcnow()
         today = rules.local_day(now)
+        used = None
         if plan.pay_code_id is not None:
-            used = sql().execute(_USE_PAY_CODE, {"p_id": plan.pay_code_id, "p_now": now})
-            if used.rowcount != 1:
-                raise _CodeGone()
+            used = pipe.run(_USE_PAY_CODE, {"p_id": plan.pay_code_id, "p_now": now})
         meals = [line for line in plan.lines if line.slot]
-        if meals:
-            _check_meal_limits(plan.resident, meals, today)
+        had = _send_meal_count(pipe, plan.resident, meals, today) if meals else None
+        card = None
         if plan.source == "card":
-            _check_card(plan, today, total)
-        goods = [line for line in plan.lines if line.goods]
+            card = pipe.run(_CARD_CHECK, {"household_id": household.id, "today": today})
+        goods = {line.item_id: line.qty for line in plan.lines if line.goods}
+        taken = [pipe.run(_TAKE_STOCK, {"i_id": i, "i_qty": q}) for i, q in goods.items()]
+        if total:
+            pending = ledger.begin_post(
+                pipe, plan.village_id, household.id, -total, floor_at_zero=True, only_active=True
+            )
+        else:
+            balance = pipe.run(_BALANCE_OF, {"id": household.id})
+        if redemption_id is None:
+            redemption_id = pipe.run(_MAX_ID_PLUS_ONE).scalar()
+        # The answers, in the order the rules are told: the code, meals, card, stock, points.
+        if used is not None and used.rowcount != 1:
+            raise _CodeGone()
+        if had is not None:
+            _check_meal_limits(plan.resident, meals, dict(had.all()))
+        if card is not None:
+            _check_card(plan, card.first(), total)
         if goods:
-            _take_stock(goods)
+            _check_stock(pipe, plan.lines, goods, taken)
         if total:
             what = "、".join(f"{line.name}×{line.qty}" for line in plan.lines)
-            posted = ledger.post_locked(
-                plan.village_id,
-                household.id,
+            posted = ledger.end_post(
+                pipe,
+                pending,
                 "redeem",
-                -total,
                 reason=f"{plan.venue}: {what}",
                 actor_id=clerk_id,
                 key=f"redemption:{request_id}",
                 ref=f"redemption:{redemption_id}",
-                floor_at_zero=True,
-                only_active=True,
                 at=now,
+                entry_id=entry_id,
             )
             entry_id, balance_after = posted.id, posted.balance_after
         else:
-            row = sql().execute(_BALANCE_OF, {"id": household.id}).one()
-            if row.status != "active":
+            row = balance.first()
+            if row[1] != "active":
                 raise HouseholdArchived()
-            entry_id, balance_after = None, row.balance
+            entry_id, balance_after = None, row[0]
         insert_redemption(
+            pipe,
             plan.lines,
             id=redemption_id,
             village_id=plan.village_id,
@@ -1046,45 +1067,45 @@ def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Rec
     )
 
 
-def _take_stock(goods: list[Line]) -> None:
-    """Lower the stock of every goods line with one conditional UPDATE each (sent together):
-    each row only if it has enough and is still on sale. Fewer rows changed than lines means
-    one ran out."""
-    wanted = {line.item_id: line.qty for line in goods}
-    changed = (
-        sql().execute(_TAKE_STOCK, [{"i_id": i, "i_qty": q} for i, q in wanted.items()]).rowcount
-    )
-    if changed == len(wanted):
-        for item_id in wanted:
+def _check_stock(pipe: Pipe, lines: list[Line], goods: dict[int, int], taken: list[Sent]) -> None:
+    """Each goods line lowered its item's stock by one conditional UPDATE (only if it has
+    enough and is still on sale); one that changed nothing ran out."""
+    if all(sent.rowcount == 1 for sent in taken):
+        for item_id in goods:
             ledger.expire_columns(Item, item_id, "stock")
         return
-    for item_id, name, stock in db.session.execute(
-        select(_item.c.id, _item.c.name, _item.c.stock).where(_item.c.id.in_(wanted))
-    ):
-        if stock is None or stock < wanted[item_id]:
-            raise OutOfStock(item=name, stock=stock or 0)
-    raise OutOfStock(item=goods[0].name, stock=0)  # taken off sale meanwhile
+    names = {line.item_id: line.name for line in lines}
+    for (item_id, qty), sent in zip(goods.items(), taken, strict=True):
+        if sent.rowcount != 1:
+            stock = pipe.run(_STOCK_OF, {"i_id": item_id}).scalar() or 0
+            # Enough left but nothing changed: taken off sale meanwhile.
+            raise OutOfStock(item=names[item_id], stock=stock if stock < qty else 0)
 
 
-def _check_meal_limits(resident: _Resident, meals: list[Line], today) -> None:
-    """At most each meal's daily limit per resident per slot (voided meals do not count)."""
+_STOCK_OF = select(_item.c.stock).where(_item.c.id == bindparam("i_id"))
+_MEALS_HAD = (
+    select(RedemptionLine.slot, func.sum(RedemptionLine.qty))
+    .join(Redemption, Redemption.id == RedemptionLine.redemption_id)
+    .where(
+        Redemption.resident_id == bindparam("resident_id"),
+        Redemption.day == bindparam("today"),
+        Redemption.voided_at.is_(None),
+    )
+    .group_by(RedemptionLine.slot)
+)
+
+
+def _send_meal_count(pipe: Pipe, resident: _Resident, meals: list[Line], today) -> Sent:
+    """Send the count of the resident's meals today by slot (voided meals do not count)."""
+    return pipe.run(_MEALS_HAD, {"resident_id": resident.id, "today": today})
+
+
+def _check_meal_limits(resident: _Resident, meals: list[Line], had: dict) -> None:
+    """At most each meal's daily limit per resident per slot."""
     by_slot: dict[str, tuple[int, int]] = {}  # slot -> (qty in this batch, limit)
     for line in meals:
         count, limit = by_slot.get(line.slot, (0, line.daily_limit or 1))
         by_slot[line.slot] = (count + line.qty, min(limit, line.daily_limit or 1))
-    had = dict(
-        db.session.execute(
-            select(RedemptionLine.slot, func.sum(RedemptionLine.qty))
-            .join(Redemption, Redemption.id == RedemptionLine.redemption_id)
-            .where(
-                Redemption.resident_id == resident.id,
-                Redemption.day == today,
-                Redemption.voided_at.is_(None),
-                RedemptionLine.slot.in_(by_slot),
-            )
-            .group_by(RedemptionLine.slot)
-        ).all()
-    )
     for slot, (count, limit) in by_slot.items():
         if had.get(slot, 0) + count > limit:
             raise MealLimit(
@@ -1095,12 +1116,10 @@ def _check_meal_limits(resident: _Resident, meals: list[Line], today) -> None:
 SLOT_LABELS = {"breakfast": _l("breakfast"), "lunch": _l("lunch"), "dinner": _l("dinner")}
 
 
-def _check_card(plan: _Plan, today, total: int) -> None:
+def _check_card(plan: _Plan, answer, total: int) -> None:
     """Under the lock: the card is still the household's current one, and today's card
-    spending stays within the village's daily cap."""
-    version, spent = (
-        sql().execute(_CARD_CHECK, {"household_id": plan.household.id, "today": today}).one()
-    )
+    spending stays within the village's daily cap (`answer`: the version and today's spend)."""
+    version, spent = answer
     if version != plan.card_version:
         raise CardReplaced()
     if spent + total > plan.card_daily_cap:

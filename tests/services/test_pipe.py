@@ -1,0 +1,88 @@
+"""The Pipe: statements of a transaction sent together on PostgreSQL (psycopg's pipeline mode),
+one at a time on SQLite, with the same answers, defaults and errors as SQLAlchemy's own."""
+
+import psycopg
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from app.database import Pipe, transaction, utcnow
+from app.extensions import db
+from app.ledger.models import LedgerEntry
+from app.store.models import Redemption, RedemptionLine
+from app.store.services import _INSERT_REDEMPTION
+
+from .. import factories
+from .test_store import buy, card_code, head_of, make_store
+
+
+def _row(village, household, **extra):
+    return dict(
+        village_id=village.id,
+        venue_id=extra.pop("venue_id"),
+        household_id=household.id,
+        resident_id=head_of(household.id).id,
+        clerk_id=extra.pop("clerk_id"),
+        request_id=extra.pop("request_id"),
+        request_hash="x" * 64,
+        source="card",
+        total=0,
+        balance_after=household.balance,
+        day=utcnow().date(),
+        created_at=utcnow(),
+        **extra,
+    )
+
+
+def test_an_insert_through_the_pipe_gets_the_models_defaults(village):
+    store = make_store(village)
+    household = factories.household(village, opening=10)
+    row = _row(village, household, venue_id=store.shop, clerk_id=store.clerk, request_id="r1")
+    with transaction(pipelined=True):
+        Pipe().run(_INSERT_REDEMPTION, {"id": 77, **row})
+    redemption = db.session.get(Redemption, 77)
+    assert redemption.overdraft == 0  # a Python-side default, filled in as SQLAlchemy would
+
+
+def test_a_refused_statement_is_sqlalchemys_error_and_nothing_stays(village):
+    store = make_store(village)
+    household = factories.household(village, opening=10)
+    row = _row(village, household, venue_id=store.shop, clerk_id=store.clerk, request_id="same")
+    with transaction():
+        Pipe().run(_INSERT_REDEMPTION, {"id": 1, **row})
+    with pytest.raises(IntegrityError), transaction(pipelined=True):
+        pipe = Pipe()
+        pipe.run(_INSERT_REDEMPTION, {"id": 2, **{**row, "request_id": "other"}})
+        pipe.run(_INSERT_REDEMPTION, {"id": 3, **row})  # the same request id again
+    db.session.rollback()
+    assert db.session.scalar(select(func.count(Redemption.id))) == 1
+
+
+def test_a_redemption_waits_for_postgresql_twice_under_the_lock(village, monkeypatch):
+    """Everything under the village's lock is sent together: the lock, the card check, the
+    stock, the balance (one wait), then the entry, the head, the redemption, its lines and the
+    commit (one more). Waiting for each statement held the lock for ten round trips."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no network: statements run one by one")
+    store = make_store(village)
+    household = factories.household(village, opening=100)
+    syncs = []
+    real_sync = psycopg.Pipeline.sync
+    monkeypatch.setattr(psycopg.Pipeline, "sync", lambda self: syncs.append(1) or real_sync(self))
+    commits = []
+    real_commit = psycopg.Connection.commit
+    monkeypatch.setattr(
+        psycopg.Connection, "commit", lambda self: commits.append(1) or real_commit(self)
+    )
+    receipt, created = buy(
+        store,
+        card_code(household.id),
+        [{"item_id": store.rice, "qty": 1}, {"item_id": store.oil, "qty": 2}],
+    )
+    assert created and receipt.balance_after == 80
+    # Before the lock, the two ids; under it, the answers; the writes go with the commit.
+    assert len(syncs) == 2 and len(commits) == 1
+    db.session.rollback()
+    assert db.session.scalar(select(func.count(RedemptionLine.id))) == 2
+    entry = db.session.get(LedgerEntry, receipt.entry_id)
+    assert entry.points == -20 and entry.ref == f"redemption:{receipt.id}"
