@@ -375,7 +375,7 @@ def _record(
         # as the list's time, so every sale made from a list counts against its allowance.
         occurred = max(occurred, granted[0])
     with transaction():
-        redemption_id = store.next_ids(Pipe())[0]
+        redemption_id = store.next_redemption_id()
         ledger.lock_head(village_id)
         # A twin of this request (a second tab, a resumed sync) that got the lock first.
         found = _known(village_id, request_id)
@@ -696,7 +696,7 @@ def resolve_conflict(
                 conflict.occurred_at,
                 now,
                 None,
-                store.next_ids(Pipe())[0],
+                store.next_redemption_id(),
                 actor_id=actor_id,
             )
             conflict.redemption_id = synced.receipt.id

@@ -958,15 +958,19 @@ _CARD_CHECK = select(Household.card_version, _SPENT_TODAY).where(
 )
 
 
-def next_ids(pipe: Pipe) -> tuple[int | None, int | None]:
-    """On PostgreSQL the redemption's and its entry's ids come from their sequences, before the
-    lock (other villages insert at the same time), so nothing under the lock waits for an
-    insert's answer; on SQLite the lock is the database's: max + 1 under it, and the entry's id
-    from its insert."""
-    if not pipe.postgresql:
-        return None, None
-    redemption_id, entry_id = pipe.run(_NEXT_IDS).first()
-    return redemption_id, entry_id
+def next_ids(pipe: Pipe) -> Sent | None:
+    """On PostgreSQL the redemption's and its entry's ids come from their sequences, sent with
+    the locked statements but taken outside the lock (other villages insert at the same time),
+    so nothing under the lock waits for an insert's answer; read them with `.first()`. None on
+    SQLite, where the lock is the database's: max + 1 under it, and the entry's id from its
+    insert."""
+    return pipe.run(_NEXT_IDS) if pipe.postgresql else None
+
+
+def next_redemption_id() -> int | None:
+    """A redemption id from the sequence on PostgreSQL (before any lock); None on SQLite."""
+    ids = next_ids(Pipe())
+    return None if ids is None else ids.first()[0]
 
 
 def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Receipt:
@@ -977,7 +981,7 @@ def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Rec
     household = plan.household
     with transaction(pipelined=True):
         pipe = Pipe()
-        redemption_id, entry_id = next_ids(pipe)
+        ids = next_ids(pipe)  # sequences are not the lock: sent first, read with the rest
         ledger.queue_lock(pipe, plan.village_id)  # everything below runs under it
         now = utcnow()
         today = rules.local_day(now)
@@ -997,9 +1001,11 @@ def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Rec
             )
         else:
             balance = pipe.run(_BALANCE_OF, {"id": household.id})
-        if redemption_id is None:
-            redemption_id = pipe.run(_MAX_ID_PLUS_ONE).scalar()
+        if ids is None:
+            redemption_id, entry_id = pipe.run(_MAX_ID_PLUS_ONE).scalar(), None
         # The answers, in the order the rules are told: the code, meals, card, stock, points.
+        if ids is not None:
+            redemption_id, entry_id = ids.first()
         if used is not None and used.rowcount != 1:
             raise _CodeGone()
         if had is not None:
