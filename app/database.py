@@ -6,6 +6,7 @@ nothing else commits.
 
 import fcntl
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from .extensions import db
 
@@ -194,73 +196,104 @@ class Sent:
         return None if row is None else row[0]
 
 
-class Pipe:
-    """Prebuilt Core statements sent on the session's connection, in its transaction, their
-    answers read only when asked for (`Sent`).
+class _Prepared:
+    """A statement compiled once for one dialect and one set of parameters."""
 
-    On PostgreSQL each goes straight to psycopg (compiled once per statement and set of
-    columns): inside `transaction(pipelined=True)` a statement is sent without waiting, and
-    reading an answer waits once for everything sent before it. On SQLite each runs at once
-    through SQLAlchemy, as `sql().execute` would.
+    def __init__(self, statement, dialect, keys: list[str]):
+        compiled = statement.compile(dialect=dialect, column_keys=keys)
+        self.statement = statement  # kept, so the id it is cached under is never reused
+        self.compiled, self.text = compiled, compiled.string
+        self.processors = compiled._bind_processors
+        self.positions = compiled.positiontup  # qmark (SQLite): the parameters' order
+        # Python-side defaults (insert) and onupdate values (update), which SQLAlchemy's
+        # execution would fill in: the statement's columns not given in the parameters.
+        self.defaults = [(c.key, c.default) for c in compiled.insert_prefetch]
+        self.defaults += [(c.key, c.onupdate) for c in compiled.update_prefetch]
+        # A row the driver hands back as SQLAlchemy would (no type turns a stored value into
+        # another Python value: SQLite's booleans, dates and JSON do): sent straight to SQLite.
+        self.plain_rows = all(
+            entry[3]._cached_result_processor(dialect, None) is None
+            for entry in compiled._result_columns
+        )
+
+    def values(self, params: dict) -> dict:
+        values = self.compiled.construct_params(params, _check=False)
+        for name, default in self.defaults:
+            if name not in params:
+                values[name] = default.arg if default.is_scalar else default.arg(None)
+        for name, process in self.processors.items():
+            if name in values and values[name] is not None:
+                values[name] = process(values[name])
+        return values
+
+
+class Pipe:
+    """Prebuilt Core statements sent on the session's connection, in its transaction, straight
+    to the database's driver (compiled once per statement and set of parameters, without
+    SQLAlchemy's per-statement work), their answers read only when asked for (`Sent`).
+
+    On PostgreSQL, inside `transaction(pipelined=True)` a statement is sent without waiting, and
+    reading an answer waits once for everything sent before it. On SQLite each runs at once,
+    its rows read; a statement whose rows SQLAlchemy would convert goes through SQLAlchemy.
     """
 
-    _compiled: dict = {}
+    _prepared: dict = {}
 
     def __init__(self):
         self._conn = sql()
-        self._raw = (
-            self._conn.connection.driver_connection
-            if self._conn.dialect.name == "postgresql"
-            else None
-        )
+        self._driver = self._conn.connection.driver_connection
+        self.postgresql = self._conn.dialect.name == "postgresql"
 
-    @property
-    def postgresql(self) -> bool:
-        return self._raw is not None
+    def _prepare(self, statement, params: dict) -> _Prepared:
+        key = (id(statement), tuple(sorted(params)), self.postgresql)
+        found = self._prepared.get(key)
+        if found is None:
+            found = self._prepared[key] = _Prepared(statement, self._conn.dialect, sorted(params))
+        return found
 
     def run(self, statement, params: dict | None = None) -> Sent:
-        if self._raw is None:
-            result = self._conn.execute(statement, params or {})
+        params = params or {}
+        prepared = self._prepare(statement, params)
+        values = prepared.values(params)
+        if self.postgresql:
+            cursor = self._driver.cursor()
+            sent = Sent(cursor=cursor, statement=prepared.text, params=values)
+            with sent._translated():
+                cursor.execute(prepared.text, values)
+            return sent
+        if not prepared.plain_rows:
+            result = self._conn.execute(statement, params)
             rows = result.all() if result.returns_rows else None
             return Sent(rows=rows, rowcount=result.rowcount)
-        text, values = self._prepare(statement, params or {})
-        cursor = self._raw.cursor()
-        sent = Sent(cursor=cursor, statement=text, params=values)
-        with sent._translated():
-            cursor.execute(text, values)
-        return sent
+        cursor = self._driver.cursor()
+        try:
+            cursor.execute(prepared.text, [values[name] for name in prepared.positions])
+            rows = cursor.fetchall() if cursor.description else None
+            return Sent(rows=rows, rowcount=cursor.rowcount)
+        except sqlite3.Error as e:
+            raise DBAPIError.instance(prepared.text, values, e, sqlite3.Error) from e
+        finally:
+            cursor.close()
 
     def many(self, statement, rows: list[dict]) -> None:
         """The same statement for each of `rows` (no answer to read)."""
-        if self._raw is None:
-            self._conn.execute(statement, rows)
+        prepared = self._prepare(statement, rows[0])
+        batch = [prepared.values(row) for row in rows]
+        if self.postgresql:
+            cursor = self._driver.cursor()
+            sent = Sent(cursor=cursor, statement=prepared.text, params=None)
+            with sent._translated():
+                cursor.executemany(prepared.text, batch)
             return
-        prepared = [self._prepare(statement, row) for row in rows]
-        cursor = self._raw.cursor()
-        sent = Sent(cursor=cursor, statement=prepared[0][0], params=None)
-        with sent._translated():
-            cursor.executemany(prepared[0][0], [values for _text, values in prepared])
-
-    def _prepare(self, statement, params: dict) -> tuple[str, dict]:
-        key = (id(statement), tuple(sorted(params)))
-        found = self._compiled.get(key)
-        if found is None:
-            compiled = statement.compile(dialect=self._conn.dialect, column_keys=sorted(params))
-            # Python-side defaults (insert) and onupdate values (update), which SQLAlchemy's
-            # execution would fill in: the statement's columns not given in `params`.
-            defaults = [(c.key, c.default) for c in compiled.insert_prefetch]
-            defaults += [(c.key, c.onupdate) for c in compiled.update_prefetch]
-            found = (statement, compiled.string, compiled, compiled._bind_processors, defaults)
-            self._compiled[key] = found  # the statement is kept, so its id is never reused
-        _statement, text, compiled, processors, defaults = found
-        values = compiled.construct_params(params, _check=False)
-        for name, default in defaults:
-            if name not in params:
-                values[name] = default.arg if default.is_scalar else default.arg(None)
-        for name, process in processors.items():
-            if name in values and values[name] is not None:
-                values[name] = process(values[name])
-        return text, values
+        cursor = self._driver.cursor()
+        try:
+            cursor.executemany(
+                prepared.text, [[v[name] for name in prepared.positions] for v in batch]
+            )
+        except sqlite3.Error as e:
+            raise DBAPIError.instance(prepared.text, None, e, sqlite3.Error) from e
+        finally:
+            cursor.close()
 
 
 def in_transaction() -> bool:
