@@ -235,6 +235,8 @@ class Pipe:
     On PostgreSQL, inside `transaction(pipelined=True)` a statement is sent without waiting, and
     reading an answer waits once for everything sent before it. On SQLite each runs at once,
     its rows read; a statement whose rows SQLAlchemy would convert goes through SQLAlchemy.
+
+    Only for statements built once at import: each one's compiled form is kept for good.
     """
 
     _prepared: dict = {}
