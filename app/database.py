@@ -256,6 +256,10 @@ class Pipe:
     def run(self, statement, params: dict | None = None) -> Sent:
         params = params or {}
         prepared = self._prepare(statement, params)
+        if not prepared.plain_rows:  # rows SQLAlchemy converts: let it run the statement
+            if self.postgresql and _pipeline.get() is not None:
+                raise TypeError("Pipe: rows SQLAlchemy converts cannot be read in a pipeline")
+            return self._through_sqlalchemy(statement, params)
         values = prepared.values(params)
         if self.postgresql:
             cursor = self._driver.cursor()
@@ -263,10 +267,6 @@ class Pipe:
             with sent._translated():
                 cursor.execute(prepared.text, values)
             return sent
-        if not prepared.plain_rows:
-            result = self._conn.execute(statement, params)
-            rows = result.all() if result.returns_rows else None
-            return Sent(rows=rows, rowcount=result.rowcount)
         cursor = self._driver.cursor()
         try:
             cursor.execute(prepared.text, [values[name] for name in prepared.positions])
@@ -276,6 +276,11 @@ class Pipe:
             raise DBAPIError.instance(prepared.text, values, e, sqlite3.Error) from e
         finally:
             cursor.close()
+
+    def _through_sqlalchemy(self, statement, params: dict) -> Sent:
+        result = self._conn.execute(statement, params)
+        rows = result.all() if result.returns_rows else None
+        return Sent(rows=rows, rowcount=result.rowcount)
 
     def many(self, statement, rows: list[dict]) -> None:
         """The same statement for each of `rows` (no answer to read)."""

@@ -3,13 +3,13 @@ one at a time on SQLite, with the same answers, defaults and errors as SQLAlchem
 
 import psycopg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.database import Pipe, transaction, utcnow
 from app.extensions import db
 from app.ledger.models import LedgerEntry
-from app.store.models import Redemption, RedemptionLine
+from app.store.models import Item, Redemption, RedemptionLine
 from app.store.services import _INSERT_REDEMPTION
 
 from .. import factories
@@ -86,3 +86,20 @@ def test_a_redemption_waits_for_postgresql_twice_under_the_lock(village, monkeyp
     assert db.session.scalar(select(func.count(RedemptionLine.id))) == 2
     entry = db.session.get(LedgerEntry, receipt.entry_id)
     assert entry.points == -20 and entry.ref == f"redemption:{receipt.id}"
+
+
+def test_rows_come_back_as_sqlalchemy_would_give_them(village):
+    """A boolean stays a boolean and a date a date on SQLite too (stored there as 1 and text):
+    such statements go through SQLAlchemy, the rest straight to the driver."""
+    store = make_store(village)
+    household = factories.household(village, opening=10)
+    row = _row(village, household, venue_id=store.shop, clerk_id=store.clerk, request_id="r2")
+    with transaction():
+        Pipe().run(_INSERT_REDEMPTION, {"id": 5, **row})
+    pipe = Pipe()
+    active = pipe.run(select(Item.active).where(Item.id == bindparam("i")), {"i": store.oil})
+    assert active.first()[0] is True
+    day = pipe.run(select(Redemption.day).where(Redemption.id == bindparam("r")), {"r": 5})
+    assert day.scalar() == row["day"]
+    total = pipe.run(select(Redemption.total).where(Redemption.id == bindparam("r")), {"r": 5})
+    assert total.scalar() == 0 and total.rowcount in (-1, 1)
