@@ -6,7 +6,8 @@
 
 Each village is made by `flask bench seed` (households and chained ledger entries, bulk), then
 every page is requested through the app in-process (server time only), N times each, for a
-household in the middle of the village. Prints p50 and p95 for both sizes and large/small.
+household in the middle of the village, the two villages' requests alternating (so the shared
+machine's noise falls on both alike). Prints p50 and p95 for both sizes and large/small.
 """
 
 import argparse
@@ -75,18 +76,21 @@ def build(app, code: str, households: int, entries: int) -> dict:
     return info
 
 
-def timed(call, n: int) -> tuple[float, float]:
-    samples = []
-    for _ in range(n):
-        t = time.perf_counter()
-        resp = call()
-        samples.append((time.perf_counter() - t) * 1000)
-        assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
-    samples.sort()
+def _p50_p95(samples: list[float]) -> tuple[float, float]:
+    samples = sorted(samples)
     return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
 
 
-def pages(app, info: dict, n: int) -> dict[str, tuple[float, float]]:
+def _time(call) -> float:
+    t = time.perf_counter()
+    resp = call()
+    elapsed = (time.perf_counter() - t) * 1000
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+    return elapsed
+
+
+def requests_of(app, info: dict) -> dict:
+    """Every page as a call, signed in as who would open it."""
     admin, villager, clerk, anyone = (app.test_client() for _ in range(4))
     admin.post("/login", data={"username": f"{info['code']}-admin", "password": PASSWORD})
     villager.post("/login", data={"username": info["villager"], "password": PASSWORD})
@@ -105,12 +109,27 @@ def pages(app, info: dict, n: int) -> dict[str, tuple[float, float]]:
         ("villager /me, an older page", villager, "/me?before=999999999"),
         ("public notice board", anyone, f"/v/{info['code']}/notices"),
     ]
-    out = {}
-    for label, client, path in cases:
-        out[label] = timed(lambda c=client, p=path: c.get(p), n)
-    out["counter lookup (card)"] = timed(
-        lambda: clerk.post("/api/v1/counter/lookup", json={"code": info["card"]}), n
+    calls = {label: (lambda c=client, p=path: c.get(p)) for label, client, path in cases}
+    calls["counter lookup (card)"] = lambda: clerk.post(
+        "/api/v1/counter/lookup", json={"code": info["card"]}
     )
+    return calls
+
+
+def pages(app, small: dict, large: dict, n: int) -> dict[str, tuple]:
+    """Each page n times in each village, the two villages' requests alternating, so that the
+    machine's noise (it is shared) falls on both alike. Returns {page: (small, large)}, each
+    (p50, p95)."""
+    a, b = requests_of(app, small), requests_of(app, large)
+    out = {}
+    for label in a:
+        for call in (a[label], b[label]):  # warm: the first request of a page pays its imports
+            _time(call)
+        got = ([], [])
+        for _ in range(n):
+            got[0].append(_time(a[label]))
+            got[1].append(_time(b[label]))
+        out[label] = (_p50_p95(got[0]), _p50_p95(got[1]))
     return out
 
 
@@ -149,16 +168,16 @@ def main() -> None:
                 f"seeded in {info['seconds']:.0f} s; load {os.getloadavg()[0]:.2f}"
             )
             sizes.append((households, entries, info))
-        results = [pages(app, info, args.n) for _h, _e, info in sizes]
+        results = pages(app, sizes[0][2], sizes[1][2], args.n)
         (sh, se, _), (lh, le, _) = sizes
         print(
             f"\n{'PostgreSQL' if schema else 'SQLite'}, p50 / p95 ms, {sh}/{se} vs {lh}/{le} "
-            f"households/entries, {args.n} requests each; load {os.getloadavg()[0]:.2f}"
+            f"households/entries, {args.n} requests each, the two villages alternating; "
+            f"load {os.getloadavg()[0]:.2f}"
         )
         head = ("page", "small p50", "p95", "large p50", "p95", "p95 x")
         print("{:32s} {:>9s} {:>7s} {:>9s} {:>7s} {:>6s}".format(*head))
-        for label in results[0]:
-            (a50, a95), (b50, b95) = results[0][label], results[1][label]
+        for label, ((a50, a95), (b50, b95)) in results.items():
             print(f"{label:32s} {a50:9.1f} {a95:7.1f} {b50:9.1f} {b95:7.1f} {b95 / a95:6.2f}")
     finally:
         if schema:
