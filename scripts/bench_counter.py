@@ -22,7 +22,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,10 +30,10 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scratch import ScratchDatabase  # noqa: E402
 from sqlalchemy import create_engine, select, text, update  # noqa: E402
 
 from app import create_app  # noqa: E402
-from app.config import normalize_database_url  # noqa: E402
 from app.extensions import db  # noqa: E402
 
 SECRET = "bench-counter-secret"
@@ -388,20 +387,10 @@ def main():
     if not shutil.which("wrk"):
         sys.exit("needs wrk: apt-get install wrk")
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-counter-"))
-    os.environ["INSTANCE_PATH"] = str(tmp / "instance")
-    schema = None
-    if args.database_url:
-        base_url = normalize_database_url(args.database_url)
-        schema = f"bench_{os.getpid()}"
-        admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = f"{base_url}{'&' if '?' in base_url else '?'}options=-csearch_path%3D{schema}"
-    else:
-        url = f"sqlite:///{tmp / 'bench.db'}"
+    scratch = ScratchDatabase(args.database_url, "bench-counter")
+    tmp, url, schema = scratch.tmp, scratch.url, scratch.schema
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET})
-    kind = "PostgreSQL" if schema else "SQLite"
+    kind = scratch.kind
     print(f"{kind}: {args.villages} village(s) of {args.households} households; {load()}")
     # One more village for the raw baseline: its made-up entries must not touch the app's chains.
     *villages, raw_village = setup(app, args.villages + 1, args.households)
@@ -426,11 +415,7 @@ def main():
             if r["refusal"]:
                 print("  first refusal:", r["refusal"])
     finally:
-        if schema:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
-        shutil.rmtree(tmp, ignore_errors=True)
+        scratch.close()
 
 
 if __name__ == "__main__":

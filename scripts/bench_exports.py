@@ -14,20 +14,18 @@ would. Prints seconds, bytes, the process's RSS before the export and its peak d
 import argparse
 import importlib.util
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, select, text  # noqa: E402
+from scratch import ScratchDatabase  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 from app import create_app  # noqa: E402
-from app.config import normalize_database_url  # noqa: E402
 from app.extensions import db  # noqa: E402
 
 CODE = "bench-export"
@@ -92,18 +90,8 @@ def main() -> None:
         run_one(*args.one)
         return
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-exports-"))
-    os.environ["INSTANCE_PATH"] = str(tmp / "instance")
-    schema = None
-    if args.database_url:
-        base_url = normalize_database_url(args.database_url)
-        schema = f"benche_{os.getpid()}"
-        admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = f"{base_url}{'&' if '?' in base_url else '?'}options=-csearch_path%3D{schema}"
-    else:
-        url = f"sqlite:///{tmp / 'bench.db'}"
+    scratch = ScratchDatabase(args.database_url, "bench-exports")
+    url = scratch.url
     try:
         app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
         with app.app_context():
@@ -115,7 +103,7 @@ def main() -> None:
             vid = seed(CODE, args.households, args.entries, "bench-pass-1", opening=10)
             recompute_ranks(vid)
             print(
-                f"{'PostgreSQL' if schema else 'SQLite'}: {args.households} households, "
+                f"{scratch.kind}: {args.households} households, "
                 f"{args.entries} entries, seeded in {time.perf_counter() - started:.0f} s"
             )
             db.engine.dispose()
@@ -135,11 +123,7 @@ def main() -> None:
             )
         print(f"load {os.getloadavg()[0]:.2f}")
     finally:
-        if schema:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
-        shutil.rmtree(tmp, ignore_errors=True)
+        scratch.close()
 
 
 if __name__ == "__main__":

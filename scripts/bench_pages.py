@@ -12,20 +12,18 @@ machine's noise falls on both alike). Prints p50 and p95 for both sizes and larg
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, select, text  # noqa: E402
+from scratch import ScratchDatabase  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 from app import create_app  # noqa: E402
-from app.config import normalize_database_url  # noqa: E402
 from app.extensions import db  # noqa: E402
 
 PASSWORD = "bench-pass-1"
@@ -141,18 +139,8 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=40, help="requests per page")
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-pages-"))
-    os.environ["INSTANCE_PATH"] = str(tmp / "instance")
-    schema = None
-    if args.database_url:
-        base_url = normalize_database_url(args.database_url)
-        schema = f"benchp_{os.getpid()}"
-        admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = f"{base_url}{'&' if '?' in base_url else '?'}options=-csearch_path%3D{schema}"
-    else:
-        url = f"sqlite:///{tmp / 'bench.db'}"
+    scratch = ScratchDatabase(args.database_url, "bench-pages")
+    url = scratch.url
     app = create_app(
         {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False}
     )
@@ -171,7 +159,7 @@ def main() -> None:
         results = pages(app, sizes[0][2], sizes[1][2], args.n)
         (sh, se, _), (lh, le, _) = sizes
         print(
-            f"\n{'PostgreSQL' if schema else 'SQLite'}, p50 / p95 ms, {sh}/{se} vs {lh}/{le} "
+            f"\n{scratch.kind}, p50 / p95 ms, {sh}/{se} vs {lh}/{le} "
             f"households/entries, {args.n} requests each, the two villages alternating; "
             f"load {os.getloadavg()[0]:.2f}"
         )
@@ -180,11 +168,7 @@ def main() -> None:
         for label, ((a50, a95), (b50, b95)) in results.items():
             print(f"{label:32s} {a50:9.1f} {a95:7.1f} {b50:9.1f} {b95:7.1f} {b95 / a95:6.2f}")
     finally:
-        if schema:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
-        shutil.rmtree(tmp, ignore_errors=True)
+        scratch.close()
 
 
 if __name__ == "__main__":

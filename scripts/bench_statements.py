@@ -11,7 +11,6 @@ import collections
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,10 +19,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import bench_pages  # noqa: E402
-from sqlalchemy import create_engine, event, text  # noqa: E402
+from scratch import ScratchDatabase  # noqa: E402
+from sqlalchemy import event  # noqa: E402
 
 from app import create_app  # noqa: E402
-from app.config import normalize_database_url  # noqa: E402
 from app.extensions import db  # noqa: E402
 
 
@@ -34,18 +33,8 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=100000)
     parser.add_argument("-n", type=int, default=60)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-statements-"))
-    os.environ["INSTANCE_PATH"] = str(tmp / "instance")
-    schema = None
-    if args.database_url:
-        base = normalize_database_url(args.database_url)
-        schema = f"bench_{os.getpid()}"
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    else:
-        url = f"sqlite:///{tmp / 'bench.db'}"
+    scratch = ScratchDatabase(args.database_url, "bench-statements")
+    url = scratch.url
     app = create_app(
         {"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": False}
     )
@@ -104,10 +93,7 @@ def main() -> None:
                 b = statistics.median(times.get(((name, "large"), st), [0]))
                 print(f"  {a:6.3f} ms  {b:6.3f} ms  {st}")
     finally:
-        if schema:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+        scratch.close()
 
 
 if __name__ == "__main__":

@@ -12,20 +12,18 @@ every entry's columns), so the figures compare on a busy machine.
 import argparse
 import importlib.util
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from scratch import ScratchDatabase  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 
 from app import create_app  # noqa: E402
-from app.config import normalize_database_url  # noqa: E402
 from app.extensions import db  # noqa: E402
 
 OLD = "fd42314"
@@ -60,18 +58,8 @@ def main() -> None:
     parser.add_argument("--households", type=int, default=10_000)
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-verify-"))
-    os.environ["INSTANCE_PATH"] = str(tmp / "instance")
-    schema = None
-    if args.database_url:
-        base_url = normalize_database_url(args.database_url)
-        schema = f"benchv_{os.getpid()}"
-        admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = f"{base_url}{'&' if '?' in base_url else '?'}options=-csearch_path%3D{schema}"
-    else:
-        url = f"sqlite:///{tmp / 'bench.db'}"
+    scratch = ScratchDatabase(args.database_url, "bench-verify")
+    tmp, url = scratch.tmp, scratch.url
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
     try:
         with app.app_context():
@@ -102,7 +90,7 @@ def main() -> None:
             t_new, problems_new = timed(lambda: verify("benchv"))
             per_m = 1_000_000 / args.entries
             print(
-                f"{'PostgreSQL' if schema else 'SQLite'}, {args.entries} entries; "
+                f"{scratch.kind}, {args.entries} entries; "
                 f"load {os.getloadavg()[0]:.2f}\n"
                 f"  raw read of the rows:            {raw:7.2f} s "
                 f"({raw * per_m:.1f} s per million)\n"
@@ -118,11 +106,7 @@ def main() -> None:
             db.session.remove()
             db.engine.dispose()
     finally:
-        if schema:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
-        shutil.rmtree(tmp, ignore_errors=True)
+        scratch.close()
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import pstats
 import random
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,10 +23,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import bench_counter  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+from scratch import ScratchDatabase  # noqa: E402
 
 from app import create_app  # noqa: E402
-from app.config import normalize_database_url  # noqa: E402
 
 
 def main() -> None:
@@ -42,18 +40,8 @@ def main() -> None:
         "--everything", action="store_true", help="profile every module, not only app/"
     )
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="profile-redemption-"))
-    os.environ["INSTANCE_PATH"] = str(tmp / "instance")
-    schema = None
-    if args.database_url:
-        base = normalize_database_url(args.database_url)
-        schema = f"prof_{os.getpid()}"
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    else:
-        url = f"sqlite:///{tmp / 'bench.db'}"
+    scratch = ScratchDatabase(args.database_url, "profile-redemption")
+    url = scratch.url
     try:
         app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": bench_counter.SECRET})
         village = bench_counter.setup(app, 1, 500)[0]
@@ -99,7 +87,7 @@ def main() -> None:
         wall = (time.perf_counter() - wall) / args.n * 1000
         cpu = (time.process_time() - cpu) / args.n * 1000
         print(
-            f"{'PostgreSQL' if schema else 'SQLite'}: {wall:.2f} ms wall, {cpu:.2f} ms CPU per "
+            f"{scratch.kind}: {wall:.2f} ms wall, {cpu:.2f} ms CPU per "
             f"redemption over {args.n}; load {os.getloadavg()[0]:.2f}"
         )
         if profiler:
@@ -109,10 +97,7 @@ def main() -> None:
             else:
                 stats.print_stats(str(ROOT / "app"), 30)
     finally:
-        if schema:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+        scratch.close()
 
 
 if __name__ == "__main__":
