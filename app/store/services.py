@@ -989,7 +989,9 @@ def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Rec
         if plan.pay_code_id is not None:
             used = pipe.run(_USE_PAY_CODE, {"p_id": plan.pay_code_id, "p_now": now})
         meals = [line for line in plan.lines if line.slot]
-        had = _send_meal_count(pipe, plan.resident, meals, today) if meals else None
+        had = None
+        if meals:  # the resident's meals today by slot (voided meals do not count)
+            had = pipe.run(_MEALS_HAD, {"resident_id": plan.resident.id, "today": today})
         card = None
         if plan.source == "card":
             card = pipe.run(_CARD_CHECK, {"household_id": household.id, "today": today})
@@ -1099,11 +1101,6 @@ _MEALS_HAD = (
     )
     .group_by(RedemptionLine.slot)
 )
-
-
-def _send_meal_count(pipe: Pipe, resident: _Resident, meals: list[Line], today) -> Sent:
-    """Send the count of the resident's meals today by slot (voided meals do not count)."""
-    return pipe.run(_MEALS_HAD, {"resident_id": resident.id, "today": today})
 
 
 def _check_meal_limits(resident: _Resident, meals: list[Line], had: dict) -> None:
