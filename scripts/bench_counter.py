@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -43,6 +44,48 @@ PASSWORD = "bench-pass-1"
 def percentile(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * p / 100))] if values else float("nan")
+
+
+def cpu_seconds(pids=None, comm: str | None = None) -> float:
+    """CPU (user + system, and that of reaped children) used so far by the processes `pids` or
+    every process named `comm` (PostgreSQL's postmaster holds its finished backends' CPU)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0
+    for entry in os.listdir("/proc") if pids is None else [str(p) for p in pids]:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :]
+        if comm is not None and name != comm:
+            continue
+        utime, stime, cutime, cstime = (int(x) for x in fields.split()[11:15])
+        total += utime + stime + cutime + cstime
+    return total / tick
+
+
+def rusage_seconds(after, before) -> float:
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def cpu_line(count: int, app: float, database: float, client: float, client_name: str) -> str:
+    """CPU per transaction, by whom: on a machine shared with others the throughput moves with
+    their load, what each transaction costs much less."""
+    parts = [f"app {app / count * 1000:.2f}"] if app else []
+    parts += [f"database {database / count * 1000:.2f}"] if database else []
+    parts += [f"{client_name} {client / count * 1000:.2f}"]
+    total = (app + database + client) / count * 1000
+    return f"CPU per transaction {total:.2f} ms (" + ", ".join(parts) + ")"
+
+
+def children(pid: int) -> list[int]:
+    found = [pid]
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            found += [int(c) for c in f.read().split()]
+    return found
 
 
 def load() -> str:
@@ -210,6 +253,8 @@ def run_app(url, tmp, villages, workers, connections, duration) -> dict:
             warm = db.session.scalar(select(db.func.count(Redemption.id)))
             db.session.remove()
         load_before = load()
+        workers_cpu, db_cpu = cpu_seconds(children(proc.pid)), cpu_seconds(comm="postgres")
+        client_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = subprocess.run(
             ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script)]
             + [base],
@@ -217,6 +262,9 @@ def run_app(url, tmp, villages, workers, connections, duration) -> dict:
             text=True,
         ).stdout
         load_after = load()
+        workers_cpu = cpu_seconds(children(proc.pid)) - workers_cpu
+        db_cpu = cpu_seconds(comm="postgres") - db_cpu
+        client_cpu = rusage_seconds(resource.getrusage(resource.RUSAGE_CHILDREN), client_cpu)
         time.sleep(3)
         with app.app_context():
             after = db.session.scalar(select(db.func.count(Redemption.id)))
@@ -246,6 +294,7 @@ def run_app(url, tmp, villages, workers, connections, duration) -> dict:
             "locks": len(holds),
             "verify": "ok" if not problems else str(problems[0]),
             "load": f"{load_before} -> {load_after}",
+            "cpu": cpu_line(requests_done, workers_cpu, db_cpu, client_cpu, "wrk"),
         }
     finally:
         proc.terminate()
@@ -280,7 +329,7 @@ def raw_sqlite(path: str, village: dict, duration: float) -> float:
     venue = conn.execute("SELECT venue_id FROM store_item WHERE id=?", (village["items"][0],))
     venue = venue.fetchone()[0]
     item = village["items"][2]
-    n, end = 0, time.perf_counter() + duration
+    n, end, cpu = 0, time.perf_counter() + duration, time.process_time()
     while time.perf_counter() < end:
         hid = households[n % len(households)]
         n += 1
@@ -314,8 +363,9 @@ def raw_sqlite(path: str, village: dict, duration: float) -> float:
             "UPDATE village SET ledger_seq=?, ledger_head=? WHERE id=?", (seq + 1, f"{n:064d}", vid)
         )
         conn.execute("COMMIT")
+    cpu = time.process_time() - cpu
     conn.close()
-    return n / duration
+    return n / duration, cpu_line(n, 0, cpu, 0, "client")
 
 
 PGBENCH = """\\set h random(1, {n})
@@ -360,16 +410,20 @@ def raw_postgres(url: str, schema: str, village: dict, duration: int, tmp: Path)
     )
     plain = url.replace("postgresql+psycopg://", "postgresql://").split("?")[0]
     env = dict(os.environ, PGOPTIONS=f"-c search_path={schema}")
+    db_cpu, client_cpu = cpu_seconds(comm="postgres"), resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(
         ["pgbench", "-n", "-c", "8", "-j", "2", "-T", str(duration), "-f", str(script), plain],
         capture_output=True,
         text=True,
         env=env,
     )
+    db_cpu = cpu_seconds(comm="postgres") - db_cpu
+    client_cpu = rusage_seconds(resource.getrusage(resource.RUSAGE_CHILDREN), client_cpu)
     m = re.search(r"tps = ([\d.]+)", out.stdout)
-    if not m:
+    done = re.search(r"number of transactions actually processed: (\d+)", out.stdout)
+    if not m or not done:
         raise RuntimeError(out.stdout + out.stderr)
-    return float(m.group(1))
+    return float(m.group(1)), cpu_line(int(done.group(1)), 0, db_cpu, client_cpu, "pgbench")
 
 
 # ---------------------------------------------------------------- main
@@ -396,12 +450,12 @@ def main():
     *villages, raw_village = setup(app, args.villages + 1, args.households)
     try:
         if schema:
-            raw = raw_postgres(url, schema, raw_village, args.duration, tmp)
+            raw, raw_cpu = raw_postgres(url, schema, raw_village, args.duration, tmp)
             raw_name = "pgbench, 8 clients, one village"
         else:
-            raw = raw_sqlite(str(tmp / "bench.db"), raw_village, args.duration)
+            raw, raw_cpu = raw_sqlite(str(tmp / "bench.db"), raw_village, args.duration)
             raw_name = "sqlite3, WAL, synchronous=FULL, one writer"
-        print(f"raw {raw_name}: {raw:.0f} tx/s ({load()})")
+        print(f"raw {raw_name}: {raw:.0f} tx/s; {raw_cpu} ({load()})")
         for workers in [int(w) for w in args.workers.split(",")]:
             r = run_app(url, tmp, villages, workers, args.connections, args.duration)
             print(
@@ -412,6 +466,7 @@ def main():
                 f"{r['sent']} sent, {r['failed']} refused, {r['recorded']} recorded; "
                 f"verify {r['verify']}; {r['load']}"
             )
+            print(f"  {r['cpu']}")
             if r["refusal"]:
                 print("  first refusal:", r["refusal"])
     finally:
