@@ -26,6 +26,7 @@ from .extensions import db
 _immediate: ContextVar[bool] = ContextVar("immediate", default=False)
 _depth: ContextVar[int] = ContextVar("depth", default=0)
 _pipeline: ContextVar[object | None] = ContextVar("pipeline", default=None)
+_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE: no transaction open
 
 
 def monotonic_ms() -> float:
@@ -95,26 +96,30 @@ def transaction(*, pipelined: bool = False) -> Iterator:
         finally:
             _depth.reset(token)
         return
-    # Drop any read snapshot the request already holds (e.g. loading current_user), so the
-    # service starts a fresh transaction that takes its locks before it reads.
-    db.session.rollback()
+    raw = _start_writing(pipelined)
     t_imm, t_depth = _immediate.set(True), _depth.set(1)
     writer = _writer_lock()
     if writer is not None:
         writer.acquire()
     try:
-        raw = _driver_connection() if pipelined else None
         if raw is None:
             yield db.session
             db.session.commit()
         else:
-            with raw.pipeline() as pipeline:
+            # BEGIN and COMMIT are sent as statements of the pipeline (psycopg's own would
+            # each wait for the server), and the pipeline's end reads every answer still due.
+            with _translated(), raw.pipeline() as pipeline:
                 t_pipe = _pipeline.set(pipeline)
                 try:
+                    raw.execute("BEGIN", prepare=False)
                     yield db.session
-                    db.session.commit()
+                    session = db.session
+                    if session.new or session.dirty or session.deleted:
+                        session.flush()  # inside the transaction, not after it
+                    raw.execute("COMMIT", prepare=False)
                 finally:
                     _pipeline.reset(t_pipe)
+            db.session.commit()  # the server has committed: this only ends the session's
     except BaseException:
         db.session.rollback()
         raise
@@ -125,12 +130,56 @@ def transaction(*, pipelined: bool = False) -> Iterator:
         _depth.reset(t_depth)
 
 
-def _driver_connection():
-    """psycopg's connection under the session's, on PostgreSQL; None on SQLite."""
-    conn = sql()
-    if conn.dialect.name != "postgresql":
+def _start_writing(pipelined: bool):
+    """Make the session ready for a service's transaction, every ORM value it loaded before
+    to be read again inside it (taken before the locks, it may be stale). Returns psycopg's
+    connection for a pipelined transaction on PostgreSQL, else None.
+
+    SQLite: drop the read snapshot the request holds (e.g. from loading current_user), so the
+    transaction starts with BEGIN IMMEDIATE. PostgreSQL: reads ran in autocommit (see
+    `configure_engine`), so there is no snapshot to drop: the same connection leaves autocommit
+    and its next statement begins the transaction (a pipelined one sends its own BEGIN and
+    stays in autocommit); no connection goes back to the pool and comes out again (a ping), no
+    ROLLBACK wipes the prepared statements.
+    """
+    session = db.session
+    if session.new or session.dirty or session.deleted:
+        session.rollback()  # changes no service made are not written
+    if session.get_bind().dialect.name != "postgresql":
+        session.rollback()
         return None
-    return conn.connection.driver_connection
+    raw = session.connection().connection.driver_connection
+    if raw.info.transaction_status != _IDLE or not raw.autocommit:  # not expected
+        session.rollback()
+        raw = session.connection().connection.driver_connection
+        raw.autocommit = True
+    session.expire_all()
+    if pipelined:
+        return raw
+    raw.autocommit = False
+    return None
+
+
+@contextmanager
+def _translated(statement: str = "", params=None):
+    """psycopg's errors as SQLAlchemy's (IntegrityError, ...), as every other statement's."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as e:
+        raise DBAPIError.instance(statement, params, e, psycopg.Error) from e
+
+
+def streaming_reads() -> None:
+    """Before a server-side cursor (PostgreSQL), which lives only in a transaction: reads
+    outside `transaction()` autocommit, so the session's connection opens one for the rest of
+    its use (it ends when the session lets the connection go). Nothing to do on SQLite."""
+    conn = sql()
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        if raw.autocommit and raw.info.transaction_status == _IDLE:
+            raw.autocommit = False
 
 
 def sql():
@@ -160,16 +209,8 @@ class Sent:
                     pipeline.sync()
         return self._cursor
 
-    @contextmanager
     def _translated(self):
-        """psycopg's errors as SQLAlchemy's (IntegrityError, ...), as every other statement's."""
-        import psycopg
-        from sqlalchemy.exc import DBAPIError
-
-        try:
-            yield
-        except psycopg.Error as e:
-            raise DBAPIError.instance(self._statement, self._params, e, psycopg.Error) from e
+        return _translated(self._statement, self._params)
 
     @property
     def rowcount(self) -> int:
@@ -303,11 +344,27 @@ class Pipe:
             cursor.close()
 
 
+@contextmanager
+def batched_reads() -> Iterator[Pipe]:
+    """A `Pipe` whose statements are sent together: on PostgreSQL (in psycopg's pipeline mode)
+    the end of the block waits once for all their answers. Read the answers after the block,
+    and run nothing else on the session inside it. On SQLite each runs at once."""
+    pipe = Pipe()
+    if not pipe.postgresql or _pipeline.get() is not None:
+        yield pipe
+        return
+    # Not marked as the pipeline of `Sent`: none syncs on its own; the block's end does, once.
+    with _translated(), pipe._driver.pipeline():
+        yield pipe
+
+
 def in_transaction() -> bool:
     return _depth.get() > 0
 
 
 def configure_engine(engine: Engine) -> None:
+    if engine.dialect.name == "postgresql":
+        _configure_postgresql(engine)
     if engine.dialect.name != "sqlite":
         return
     if engine.url.database and engine.url.database != ":memory:":
@@ -329,3 +386,26 @@ def configure_engine(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE" if _immediate.get() else "BEGIN")
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    """Reads outside a service's `transaction()` run in autocommit.
+
+    Under READ COMMITTED every statement reads its own snapshot anyway, so a read-only request
+    in a transaction only paid for it: a BEGIN and a ROLLBACK, each a round trip, and psycopg
+    answers every ROLLBACK by forgetting its prepared statements (DEALLOCATE ALL, one more), so
+    PostgreSQL parsed and planned each request's statements again. `transaction()` turns
+    autocommit off on its connection; it is turned back on when the connection goes back to
+    the pool, after the pool's ROLLBACK of anything left open.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _autocommit(dbapi_conn, _record):
+        dbapi_conn.autocommit = True
+
+    @event.listens_for(engine, "checkin")
+    def _back_to_autocommit(dbapi_conn, _record):
+        if dbapi_conn is None or dbapi_conn.closed or dbapi_conn.autocommit:
+            return
+        if dbapi_conn.info.transaction_status == _IDLE:  # the pool's ROLLBACK ran
+            dbapi_conn.autocommit = True

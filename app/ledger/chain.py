@@ -301,8 +301,10 @@ _STREAM_SQL = (
 def _stream(village_id: int, after_seq: int):
     """The village's entries after `after_seq`, in chain order, as plain tuples straight from the
     driver (a server-side cursor on PostgreSQL), created_at as the ISO text the hash covers."""
+    from ..database import streaming_reads
     from ..extensions import db
 
+    streaming_reads()
     raw = db.session.connection().connection.driver_connection
     if db.engine.dialect.name == "postgresql":
         with raw.cursor(name="ledger_verify") as cur:

@@ -20,6 +20,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased
 
 from ..auth.models import User
+from ..database import streaming_reads
 from ..errors import InvalidInput
 from ..extensions import db
 from ..households.models import Household, Resident
@@ -79,6 +80,7 @@ def local(at: datetime | None) -> str:
 
 
 def _stream(stmt) -> Iterator:
+    streaming_reads()
     return iter(db.session.execute(stmt.execution_options(yield_per=BATCH)))
 
 

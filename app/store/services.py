@@ -21,7 +21,7 @@ from werkzeug.security import check_password_hash
 from ..audit import record
 from ..auth import throttle
 from ..auth.models import User, hash_secret
-from ..database import Pipe, Sent, sql, transaction, utcnow
+from ..database import Pipe, Sent, batched_reads, transaction, utcnow
 from ..errors import (
     DomainError,
     Forbidden,
@@ -461,9 +461,27 @@ _PAY_CODE = select(
     _r.c.id == PayCode.resident_id,
     _h.c.id == _r.c.household_id,
 )
-_MEMBERS = (
+_payer = _r.alias("payer")
+# A household's active members, found by the code itself (a card's public id, a pay code's
+# number), so they are sent with the household's read instead of waiting for its id.
+_MEMBERS_OF_CARD = (
     select(_r.c.id, _r.c.name, _r.c.birth_year)
-    .where(_r.c.household_id == bindparam("household_id"), _r.c.status == "active")
+    .where(
+        _r.c.household_id
+        == select(_h.c.id).where(_h.c.public_id == bindparam("public_id")).scalar_subquery(),
+        _r.c.status == "active",
+    )
+    .order_by(_r.c.id)
+)
+_MEMBERS_OF_PAY_CODE = (
+    select(_r.c.id, _r.c.name, _r.c.birth_year)
+    .where(
+        _r.c.household_id
+        == select(_payer.c.household_id)
+        .where(_payer.c.id == PayCode.resident_id, PayCode.number == bindparam("number"))
+        .scalar_subquery(),
+        _r.c.status == "active",
+    )
     .order_by(_r.c.id)
 )
 
@@ -482,15 +500,33 @@ def _code_limits(clerk_id: int, venue_id: int) -> list[throttle.Limit]:
     ]
 
 
+def _send_code_reads(pipe: Pipe, code: codes.Code | None) -> tuple[Sent, Sent] | None:
+    """The reads a code needs (its household or pay code, and the household's members), sent."""
+    if code is None:
+        return None
+    if code.kind == "card":
+        params = {"public_id": code.household_public_id}
+        return pipe.run(_CARD_HOUSEHOLD, params), pipe.run(_MEMBERS_OF_CARD, params)
+    params = {"number": code.number}
+    return pipe.run(_PAY_CODE, params), pipe.run(_MEMBERS_OF_PAY_CODE, params)
+
+
 def _resolve(village_id: int, code: codes.Code | None, now) -> Scan:
-    """The household (and resident) a parsed code names, in two reads. Raises CodeUnknown,
-    CardReplaced or OtherVillage (a card only: a card cannot be guessed, so it may say where it
-    is from). Unknown, expired, used and another village's pay codes are all CodeUnknown: a
-    counter cannot tell them apart."""
+    """The household (and resident) a parsed code names, read at once (see `_scan_of`)."""
+    with batched_reads() as pipe:
+        sent = _send_code_reads(pipe, code)
+    rows = (sent[0].first(), sent[1].all()) if sent else (None, [])
+    return _scan_of(village_id, code, *rows, now)
+
+
+def _scan_of(village_id: int, code: codes.Code | None, row, members: list, now) -> Scan:
+    """The household (and resident) a parsed code names, from the rows `_send_code_reads`
+    read. Raises CodeUnknown, CardReplaced or OtherVillage (a card only: a card cannot be
+    guessed, so it may say where it is from). Unknown, expired, used and another village's pay
+    codes are all CodeUnknown: a counter cannot tell them apart."""
     if code is None:
         raise CodeUnknown()
     if code.kind == "card":
-        row = sql().execute(_CARD_HOUSEHOLD, {"public_id": code.household_public_id}).first()
         if row is None:
             raise CodeUnknown()
         household = ScannedHousehold(*row)
@@ -500,7 +536,6 @@ def _resolve(village_id: int, code: codes.Code | None, now) -> Scan:
             raise CardReplaced()
         resident, pay_code_id = None, None
     else:
-        row = sql().execute(_PAY_CODE, {"number": code.number}).first()
         live = (
             row is not None
             and row[1] == village_id
@@ -513,9 +548,7 @@ def _resolve(village_id: int, code: codes.Code | None, now) -> Scan:
         pay_code_id = row[0]
         resident = ScannedResident(row[5], row[6], row[7])
         household = ScannedHousehold(*row[9:])
-    residents = [
-        ScannedResident(*r) for r in sql().execute(_MEMBERS, {"household_id": household.id}).all()
-    ]
+    residents = [ScannedResident(*r) for r in members]
     return Scan(code, household, resident, residents, pay_code_id=pay_code_id)
 
 
@@ -748,48 +781,86 @@ _SETTINGS_AND_VENUE = select(
     Venue.village_id == Village.id,
     Village.id == bindparam("village_id"),
 )
-_ITEMS = select(Item.id, Item.name, Item.points, Item.stock, Item.slot, Item.daily_limit).where(
-    Item.id.in_(bindparam("ids", expanding=True)),
-    Item.venue_id == bindparam("venue_id"),
-    Item.active.is_(True),
-)
+_ITEMS: dict[int, object] = {}
 
 
-def _plan(village_id: int, venue_id: int, code, wanted: dict, resident_id, pin) -> _Plan:
-    """Read, outside the lock, what the redemption needs; raise what can be known already."""
-    found = (
-        sql().execute(_SETTINGS_AND_VENUE, {"venue_id": venue_id, "village_id": village_id}).first()
+def _items_statement(count: int):
+    """The active items of a venue among `count` ids (i0, i1, ...): one statement per count,
+    built once (a `Pipe` keeps each one's compiled form; an expanding IN would be compiled
+    for every request)."""
+    if count not in _ITEMS:
+        _ITEMS[count] = select(
+            Item.id, Item.name, Item.points, Item.stock, Item.slot, Item.daily_limit
+        ).where(
+            Item.id.in_([bindparam(f"i{k}") for k in range(count)]),
+            Item.venue_id == bindparam("venue_id"),
+            Item.active.is_(True),
+        )
+    return _ITEMS[count]
+
+
+@dataclass
+class _Reads:
+    """What a redemption reads before the lock, all sent at once."""
+
+    known: bool  # the request id was answered already
+    settings: tuple | None
+    holder: tuple | None  # the card's household, or the pay code with its resident
+    members: list
+    items: list
+
+
+def _read_plan(village_id: int, venue_id: int, request_id: str, code, wanted: dict) -> _Reads:
+    """Every read the redemption needs before the lock, sent together: on PostgreSQL one wait
+    for the server instead of five. Nothing is judged here (a guessable code is judged only
+    after it was counted, in `_plan`)."""
+    items_params = {f"i{k}": item_id for k, item_id in enumerate(wanted)}
+    with batched_reads() as pipe:
+        known = pipe.run(_KNOWN_REQUEST, {"v": village_id, "r": request_id})
+        settings = pipe.run(_SETTINGS_AND_VENUE, {"venue_id": venue_id, "village_id": village_id})
+        code_reads = _send_code_reads(pipe, code)
+        items = pipe.run(_items_statement(len(wanted)), {**items_params, "venue_id": venue_id})
+    return _Reads(
+        known=known.first() is not None,
+        settings=settings.first(),
+        holder=code_reads[0].first() if code_reads else None,
+        members=code_reads[1].all() if code_reads else [],
+        items=items.all(),
     )
-    if found is None:
+
+
+def _plan(
+    reads: _Reads, village_id: int, venue_id: int, code, wanted: dict, resident_id, pin
+) -> _Plan:
+    """From what was read before the lock, what the redemption will write; raise what can be
+    known already."""
+    if reads.settings is None:
         raise NotFound()
-    pin_required, tiers, daily_cap, venue_name = found
-    scan = _resolve(village_id, code, utcnow())
+    pin_required, tiers, daily_cap, venue_name = reads.settings
+    scan = _scan_of(village_id, code, reads.holder, reads.members, utcnow())
     household = scan.household
     if scan.source == "card":
         _verify_pin(village_id, pin_required, household.id, household.card_pin_hash, pin)
     resident = _resident_for(scan, resident_id)
-    by_id = {
-        row.id: row for row in sql().execute(_ITEMS, {"ids": list(wanted), "venue_id": venue_id})
-    }
+    by_id = {row[0]: row for row in reads.items}
     missing = [i for i in wanted if i not in by_id]
     if missing:
         raise InvalidInput(_l("Item %(id)s is not sold at this venue."), id=missing[0])
     year = rules.local_day(utcnow()).year
     lines = []
     for item_id, qty in wanted.items():
-        i = by_id[item_id]
-        meal = i.slot is not None
+        _id, name, points, stock, slot, daily_limit = by_id[item_id]
         lines.append(
             Line(
-                item_id=i.id,
-                name=i.name,
+                item_id=item_id,
+                name=name,
                 qty=qty,
-                points=rules.meal_price(i.points, resident.birth_year, tiers, year)
-                if meal
-                else i.points,
-                slot=i.slot,
-                goods=i.stock is not None,
-                daily_limit=i.daily_limit,
+                points=points
+                if slot is None
+                else rules.meal_price(points, resident.birth_year, tiers, year),
+                slot=slot,
+                goods=stock is not None,
+                daily_limit=daily_limit,
             )
         )
     return _Plan(
@@ -852,16 +923,17 @@ def redeem(
         if resident_id is None or not 0 < resident_id <= rules.MAX_ID:
             raise InvalidInput(_l("resident_id must be a whole number."))
     fingerprint = _fingerprint(venue_id, code_text, wanted, resident_id)
-    if sql().execute(_KNOWN_REQUEST, {"v": village_id, "r": request_id}).first():
-        # A retry of an answered request: no lock, no PIN, no code.
-        return _replay(_by_request(village_id, request_id), fingerprint)
     code = _parse(code_text)
+    reads = _read_plan(village_id, venue_id, request_id, code, wanted)
+    if reads.known:
+        # A retry of an answered request: no lock, no PIN, no code counted.
+        return _replay(_by_request(village_id, request_id), fingerprint)
     plan = _guarded(
         village_id,
         clerk_id,
         venue_id,
         code,
-        lambda: _plan(village_id, venue_id, code, wanted, resident_id, pin),
+        lambda: _plan(reads, village_id, venue_id, code, wanted, resident_id, pin),
     )
     try:
         return _write(plan, clerk_id, request_id, fingerprint), True

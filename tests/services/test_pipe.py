@@ -1,6 +1,8 @@
 """The Pipe: statements of a transaction sent together on PostgreSQL (psycopg's pipeline mode),
 one at a time on SQLite, with the same answers, defaults and errors as SQLAlchemy's own."""
 
+import tempfile
+
 import psycopg
 import pytest
 from sqlalchemy import bindparam, func, select
@@ -58,10 +60,12 @@ def test_a_refused_statement_is_sqlalchemys_error_and_nothing_stays(village):
     assert db.session.scalar(select(func.count(Redemption.id))) == 1
 
 
-def test_a_redemption_waits_for_postgresql_twice_under_the_lock(village, monkeypatch):
-    """Everything under the village's lock is sent together: the lock, the card check, the
-    stock, the balance (one wait), then the entry, the head, the redemption, its lines and the
-    commit (one more). Waiting for each statement held the lock for ten round trips."""
+def test_a_redemption_waits_for_postgresql_three_times(village, monkeypatch):
+    """The reads before the lock (the request id, settings, household, members, items) are sent
+    together: one wait. Everything under the village's lock too: the BEGIN, the lock, the card
+    check, the stock, the balance (one wait), then the entry, the head, the redemption, its
+    lines and the COMMIT (one more). Waiting for each statement held the lock for ten round
+    trips; psycopg's own BEGIN and COMMIT each waited once more."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("SQLite has no network: statements run one by one")
     store = make_store(village)
@@ -69,19 +73,23 @@ def test_a_redemption_waits_for_postgresql_twice_under_the_lock(village, monkeyp
     syncs = []
     real_sync = psycopg.Pipeline.sync
     monkeypatch.setattr(psycopg.Pipeline, "sync", lambda self: syncs.append(1) or real_sync(self))
-    commits = []
-    real_commit = psycopg.Connection.commit
-    monkeypatch.setattr(
-        psycopg.Connection, "commit", lambda self: commits.append(1) or real_commit(self)
-    )
-    receipt, created = buy(
-        store,
-        card_code(household.id),
-        [{"item_id": store.rice, "qty": 1}, {"item_id": store.oil, "qty": 2}],
-    )
+    # The connection as a request has it after the sign-in check; libpq's trace of what it
+    # exchanges with the server: each ReadyForQuery ends one wait for the server.
+    code = card_code(household.id)
+    pgconn = db.session.connection().connection.driver_connection.pgconn
+    with tempfile.TemporaryFile("w+") as trace:
+        pgconn.trace(trace.fileno())
+        try:
+            receipt, created = buy(
+                store, code, [{"item_id": store.rice, "qty": 1}, {"item_id": store.oil, "qty": 2}]
+            )
+        finally:
+            pgconn.untrace()
+        trace.seek(0)
+        waits = [line for line in trace if "\tReadyForQuery" in line]
     assert created and receipt.balance_after == 80
     # The ids, the lock and the checks answer at once; the writes go with the commit.
-    assert len(syncs) == 1 and len(commits) == 1
+    assert len(syncs) == 1 and len(waits) == 3
     db.session.rollback()
     assert db.session.scalar(select(func.count(RedemptionLine.id))) == 2
     entry = db.session.get(LedgerEntry, receipt.entry_id)
