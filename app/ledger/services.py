@@ -116,9 +116,9 @@ def queue_lock(pipe: Pipe, village_id: int) -> None:
     `lock_head` reads it when the head is needed."""
     heads = db.session.info.setdefault(_HEADS, {})
     if village_id not in heads:
-        # [seq, hash, locked at (ms), the lock's answer while it is unread]
+        # [seq, hash, lock sent at (ms), the lock's answer while it is unread, answer read at]
         sent = pipe.run(_LOCK_HEAD, {"village_id": village_id})
-        heads[village_id] = [None, None, monotonic_ms(), sent]
+        heads[village_id] = [None, None, monotonic_ms(), sent, None]
 
 
 def lock_head(village_id: int) -> list:
@@ -131,7 +131,7 @@ def lock_head(village_id: int) -> list:
     head = heads[village_id]
     if head[3] is not None:
         row = head[3].first()
-        head[3] = None
+        head[3], head[4] = None, monotonic_ms()
         if row is None:
             heads.pop(village_id)
             raise NotFound()
@@ -157,7 +157,7 @@ def _forget_heads(session, transaction) -> None:
             from ..database import report_lock_hold
 
             for village_id, head in heads.items():
-                report_lock_hold(village_id, head[2])
+                report_lock_hold(village_id, head[2], head[4])
 
 
 def expire_columns(model, ident: int, *attrs: str) -> None:

@@ -33,13 +33,14 @@ COMMON = {
     ),
 }
 MAX_INT = MAX_ID  # an id beyond what its column holds is refused (422) or not found (404)
-# Text holds no NUL (it cannot be stored) and a code is not only spaces.
+# Text holds no NUL (it cannot be stored) and a code is not only spaces: what Python's strip()
+# takes away, which is JSON Schema's \s and also the separators U+001C-U+001F and U+0085.
 TEXT = "^[^\\u0000]*$"
 CODE = {
     "type": "string",
     "minLength": 1,
     "maxLength": 300,
-    "pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$",
+    "pattern": "^[^\\u0000]*[^\\s\\u0000\\u001c-\\u001f\\u0085][^\\u0000]*$",
 }
 TOO_MANY_CODES = _error(
     "Too many codes that did not work at this counter (`too_many_codes`): a typed pay code "
