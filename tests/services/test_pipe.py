@@ -111,3 +111,56 @@ def test_rows_come_back_as_sqlalchemy_would_give_them(village):
     assert day.scalar() == row["day"]
     total = pipe.run(select(Redemption.total).where(Redemption.id == bindparam("r")), {"r": 5})
     assert total.scalar() == 0 and total.rowcount in (-1, 1)
+
+
+def _exchanges(work) -> list[str]:
+    """What the session's connection sends while `work()` runs: libpq's trace of the messages
+    (PostgreSQL only), as 'Query BEGIN', 'Parse ...' lines."""
+    pgconn = db.session.connection().connection.driver_connection.pgconn
+    with tempfile.TemporaryFile("w+") as trace:
+        pgconn.trace(trace.fileno())
+        try:
+            work()
+        finally:
+            pgconn.untrace()
+        trace.seek(0)
+        return [line.split("\t", 3)[-1].strip() for line in trace if "\tF\t" in line]
+
+
+def test_reads_outside_a_transaction_autocommit_on_postgresql(village):
+    """A read-only request sends no BEGIN and no ROLLBACK: a ROLLBACK made psycopg forget its
+    prepared statements (DEALLOCATE ALL), so PostgreSQL parsed every statement again."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's transactions")
+    household = factories.household(village, opening=7)
+    model, household_id = type(household), household.id
+    db.session.commit()
+    db.session.close()
+
+    def read():
+        for _ in range(6):  # psycopg prepares a statement on its fifth use
+            db.session.expire_all()
+            assert db.session.get(model, household_id).balance == 7
+        db.session.close()  # the end of the request: the connection goes back to the pool
+
+    sent = _exchanges(read)
+    assert not [m for m in sent if "BEGIN" in m or "ROLLBACK" in m or "DEALLOCATE" in m], sent
+    assert any(m.startswith('Bind\t "" "_pg3_') for m in sent), "the statement was prepared"
+
+
+def test_a_transaction_reads_again_what_the_request_read_before_it(village):
+    """Reads before a service's transaction (autocommit on PostgreSQL) must not leak into it:
+    an ORM value read before is read again inside, where the locks are."""
+    household = factories.household(village, opening=5)
+    db.session.commit()
+    seen = db.session.get(type(household), household.id)
+    assert seen.balance == 5
+    other = db.engine.connect()  # another clerk's redemption, committed meanwhile
+    other.execute(
+        type(household).__table__.update().where(type(household).__table__.c.id == household.id),
+        {"balance": 3},
+    )
+    other.commit()
+    other.close()
+    with transaction():
+        assert seen.balance == 3
