@@ -253,7 +253,9 @@ def run_app(url, tmp, villages, workers, connections, duration) -> dict:
             warm = db.session.scalar(select(db.func.count(Redemption.id)))
             db.session.remove()
         load_before = load()
-        workers_cpu, db_cpu = cpu_seconds(children(proc.pid)), cpu_seconds(comm="postgres")
+        postgres = url.startswith("postgresql")  # SQLite works inside the app's processes
+        workers_cpu = cpu_seconds(children(proc.pid))
+        db_cpu = cpu_seconds(comm="postgres") if postgres else 0.0
         client_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = subprocess.run(
             ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script)]
@@ -263,7 +265,7 @@ def run_app(url, tmp, villages, workers, connections, duration) -> dict:
         ).stdout
         load_after = load()
         workers_cpu = cpu_seconds(children(proc.pid)) - workers_cpu
-        db_cpu = cpu_seconds(comm="postgres") - db_cpu
+        db_cpu = cpu_seconds(comm="postgres") - db_cpu if postgres else 0.0
         client_cpu = rusage_seconds(resource.getrusage(resource.RUSAGE_CHILDREN), client_cpu)
         time.sleep(3)
         with app.app_context():
@@ -277,7 +279,7 @@ def run_app(url, tmp, villages, workers, connections, duration) -> dict:
         non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
         failed = int(non2xx.group(1)) if non2xx else 0
         lines = [line.split() for line in lock_log.read_text().split("\n") if line]
-        holds, holds_answered = [float(f[1]) for f in lines], [float(f[2]) for f in lines]
+        holds, holds_answered = [float(f[1]) for f in lines], [float(f[-1]) for f in lines]
         latency = re.search(r"LATENCY p50=([\d.]+) p90=([\d.]+) p99=([\d.]+)", out)
         refusal = re.search(r"FIRST REFUSAL (.*)", out)
         return {
