@@ -149,11 +149,11 @@ def _start_writing(pipelined: bool):
     ROLLBACK wipes the prepared statements.
     """
     session = db.session
-    if session.new or session.dirty or session.deleted:
-        session.rollback()  # changes no service made are not written
     if session.get_bind().dialect.name != "postgresql":
         session.rollback()
         return None
+    if session.new or session.dirty or session.deleted:
+        session.rollback()  # changes no service made are not written
     raw = session.connection().connection.driver_connection
     if raw.info.transaction_status != _IDLE or not raw.autocommit:  # not expected
         session.rollback()

@@ -1075,11 +1075,12 @@ def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Rec
             )
         else:
             balance = pipe.run(_BALANCE_OF, {"id": household.id})
-        if ids is None:
-            redemption_id, entry_id = pipe.run(_MAX_ID_PLUS_ONE).scalar(), None
         # The answers, in the order the rules are told: the code, meals, card, stock, points.
+        # (SQLite: no sequences; max + 1 is safe under the database's write lock.)
         if ids is not None:
             redemption_id, entry_id = ids.first()
+        else:
+            redemption_id, entry_id = pipe.run(_MAX_ID_PLUS_ONE).scalar(), None
         if used is not None and used.rowcount != 1:
             raise _CodeGone()
         if had is not None:
