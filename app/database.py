@@ -33,19 +33,24 @@ def monotonic_ms() -> float:
     return time.perf_counter() * 1000
 
 
-def report_lock_hold(village_id: int, sent_ms: float, answered_ms: float | None) -> None:
+def lock_log_on() -> bool:
+    return bool(has_app_context() and current_app.config.get("LEDGER_LOCK_LOG"))
+
+
+def report_lock_hold(village_id: int, sent_ms: float, granted_ms: float | None) -> None:
     """How long a transaction held a village's ledger lock, appended to LEDGER_LOCK_LOG when it
     is set (the counter benchmark reads it); nothing otherwise. Two figures, in ms until now:
-    from the moment the lock was sent, and from the moment its answer was read. On SQLite the
-    statement runs when sent, so the first is the hold. On PostgreSQL the lock is taken
-    somewhere between the two (a pipelined statement is answered with those after it): the
-    hold is at most the first (which counts any wait for the lock) and at least the second."""
+    from the moment the lock was sent, and from the moment it was granted. On SQLite the
+    statement runs when sent, so both are the hold. On PostgreSQL the lock statement is
+    pipelined: the first counts the wait for the lock too; the second starts at the server's
+    clock read by the statement after it (while logged), so it is the hold as the server saw it
+    plus the commit's way back to the app."""
     path = current_app.config.get("LEDGER_LOCK_LOG") if has_app_context() else None
     if path:
         now = monotonic_ms()
-        answered = now - answered_ms if answered_ms is not None else now - sent_ms
+        granted = now - granted_ms if granted_ms is not None else now - sent_ms
         with open(path, "a") as f:
-            f.write(f"{village_id} {now - sent_ms:.3f} {answered:.3f}\n")
+            f.write(f"{village_id} {now - sent_ms:.3f} {granted:.3f}\n")
 
 
 class _WriterLock:

@@ -39,6 +39,9 @@ from app.extensions import db  # noqa: E402
 
 SECRET = "bench-counter-secret"
 PASSWORD = "bench-pass-1"
+# The clerks' browser, at sign-in and at the counter alike: with another one Flask-Login marks
+# the session not fresh on every request, and the cookie is signed and sent again each time.
+AGENT = "bench-counter/1"
 
 
 def percentile(values, p):
@@ -160,7 +163,8 @@ function request()
     math.random(1000000000) .. '","lines":[{"item_id":' .. v.items[1] .. ',"qty":1},' ..
     '{"item_id":' .. v.items[2] .. ',"qty":2}]}'
   return wrk.format("POST", "/api/v1/counter/redemptions",
-    {["Content-Type"] = "application/json", ["Cookie"] = v.cookie, ["X-CSRFToken"] = v.csrf},
+    {["Content-Type"] = "application/json", ["Cookie"] = v.cookie, ["X-CSRFToken"] = v.csrf,
+     ["User-Agent"] = "%(agent)s"},
     body)
 end
 function response(status, headers, body)
@@ -178,6 +182,7 @@ end
 
 def sign_in(base: str, username: str) -> tuple[str, str]:
     s = requests.Session()
+    s.headers["User-Agent"] = AGENT
     page = s.get(base + "/login").text
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
     r = s.post(
@@ -236,7 +241,7 @@ def run_app(url, tmp, villages, workers, connections, duration) -> dict:
         data = tmp / "villages.lua"
         data.write_text(lua_table(villages))
         script = tmp / "redeem.lua"
-        script.write_text(LUA % {"data": data})
+        script.write_text(LUA % {"data": data, "agent": AGENT})
         app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET})
         with app.app_context():
             before = db.session.scalar(select(db.func.count(Redemption.id)))
@@ -279,7 +284,7 @@ def run_app(url, tmp, villages, workers, connections, duration) -> dict:
         non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
         failed = int(non2xx.group(1)) if non2xx else 0
         lines = [line.split() for line in lock_log.read_text().split("\n") if line]
-        holds, holds_answered = [float(f[1]) for f in lines], [float(f[-1]) for f in lines]
+        holds, holds_granted = [float(f[1]) for f in lines], [float(f[-1]) for f in lines]
         latency = re.search(r"LATENCY p50=([\d.]+) p90=([\d.]+) p99=([\d.]+)", out)
         refusal = re.search(r"FIRST REFUSAL (.*)", out)
         return {
@@ -294,8 +299,8 @@ def run_app(url, tmp, villages, workers, connections, duration) -> dict:
             "before": before,
             "lock_p50": percentile(holds, 50),
             "lock_p99": percentile(holds, 99),
-            "lock_answered_p50": percentile(holds_answered, 50),
-            "lock_answered_p99": percentile(holds_answered, 99),
+            "lock_granted_p50": percentile(holds_granted, 50),
+            "lock_granted_p99": percentile(holds_granted, 99),
             "locks": len(holds),
             "verify": "ok" if not problems else str(problems[0]),
             "load": f"{load_before} -> {load_after}",
@@ -463,12 +468,12 @@ def main():
         print(f"raw {raw_name}: {raw:.0f} tx/s; {raw_cpu} ({load()})")
         for workers in [int(w) for w in args.workers.split(",")]:
             r = run_app(url, tmp, villages, workers, args.connections, args.duration)
-            if schema:  # pipelined: the lock is taken somewhere between its sending and answer
+            if schema:  # pipelined: the lock is granted some time after it was sent
                 held = (
-                    f"ledger lock held at most p50 {r['lock_p50']:.2f} ms, p99 "
-                    f"{r['lock_p99']:.2f} ms (from its sending: counts the wait for it), at least "
-                    f"p50 {r['lock_answered_p50']:.2f} ms, p99 {r['lock_answered_p99']:.2f} ms "
-                    f"(from its answer)"
+                    f"ledger lock held p50 {r['lock_granted_p50']:.2f} ms, p99 "
+                    f"{r['lock_granted_p99']:.2f} ms from its grant (the server's clock), "
+                    f"p50 {r['lock_p50']:.2f} ms, p99 {r['lock_p99']:.2f} ms from its sending "
+                    f"(counts the wait for it)"
                 )
             else:
                 held = f"ledger lock held p50 {r['lock_p50']:.2f} ms, p99 {r['lock_p99']:.2f} ms"

@@ -44,6 +44,38 @@ def entry_hash(
     return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
 
 
+def hash_parts(
+    *,
+    village_id: int,
+    household_id: int,
+    kind: str,
+    points: int,
+    reason: str,
+    ref: str,
+    key: str | None,
+    reverses_id: int | None,
+    created_by_id: int | None,
+    created_at: datetime,
+) -> tuple[str, str, str]:
+    """`entry_hash`'s encoding cut around the three values only the database knows under the
+    lock - the previous hash, the seq and the balance after -, for PostgreSQL to hash in the
+    statement that writes the entry: the hash is sha256 of
+    prev_hash + a + seq + b + balance_after + c, in UTF-8 (the same bytes as `entry_hash`)."""
+    a = f"\x1f{village_id}\x1f"
+    b = f"\x1f{household_id}\x1f{kind}\x1f{points}\x1f"
+    c = "\x1f" + "\x1f".join(
+        [
+            reason,
+            ref,
+            key or "",
+            "" if reverses_id is None else str(reverses_id),
+            "" if created_by_id is None else str(created_by_id),
+            created_at.isoformat(timespec="microseconds"),
+        ]
+    )
+    return a, b, c
+
+
 def hash_of(entry) -> str:  # an ORM entry's hash (tests and tools)
     return entry_hash(
         prev_hash=entry.prev_hash,

@@ -18,6 +18,7 @@ The writes are plain SQL statements, not ORM flushes, so the lock is held for as
 as the rules need (see `post_locked`).
 """
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,12 +28,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from ..database import Pipe, Sent, monotonic_ms, transaction, utcnow
+from ..database import Pipe, Sent, lock_log_on, monotonic_ms, transaction, utcnow
 from ..errors import AlreadyReversed, HouseholdArchived, InsufficientPoints, InvalidInput, NotFound
 from ..extensions import db
 from ..households.models import Household
 from ..villages.models import Village
-from .chain import entry_hash
+from .chain import entry_hash, hash_parts
 from .models import HouseholdYear, LedgerEntry
 
 MAX_POINTS = 1_000_000
@@ -40,7 +41,7 @@ MAX_POINTS = 1_000_000
 EARNING = ("award", "deduct", "adjust")
 LOCAL_TZ = timedelta(hours=8)  # a village's year starts at midnight China time
 RANK_LOCK_SPACE = 7301  # pg_advisory_xact_lock(space, village): one ranking per village at a time
-_HEADS = "ledger_heads"  # session.info: {village_id: [seq, hash, locked_at_ms, unread]}
+_HEADS = "ledger_heads"  # session.info: {village_id: [seq, hash, locked_at_ms, unread, ...]}
 
 _entry = LedgerEntry.__table__
 _household = Household.__table__
@@ -84,6 +85,7 @@ _MOVE_HEAD = (
     .values(ledger_seq=bindparam("v_seq"), ledger_head=bindparam("v_head"))
 )
 _INSERT_ENTRY = insert(_entry).returning(_entry.c.id)
+_SERVER_CLOCK = text("SELECT clock_timestamp()")
 _BALANCE: dict[tuple[bool, bool], object] = {}
 
 
@@ -116,9 +118,14 @@ def queue_lock(pipe: Pipe, village_id: int) -> None:
     `lock_head` reads it when the head is needed."""
     heads = db.session.info.setdefault(_HEADS, {})
     if village_id not in heads:
-        # [seq, hash, lock sent at (ms), the lock's answer while it is unread, answer read at]
+        # [seq, hash, lock sent at (ms), the lock's answer while it is unread, answer read at,
+        #  the server's clock once it was granted (only while the hold is logged)]
+        sent_at = monotonic_ms()
         sent = pipe.run(_LOCK_HEAD, {"village_id": village_id})
-        heads[village_id] = [None, None, monotonic_ms(), sent, None]
+        granted = None
+        if pipe.postgresql and lock_log_on():
+            granted = pipe.run(_SERVER_CLOCK)  # runs once the lock is taken
+        heads[village_id] = [None, None, sent_at, sent, None, granted]
 
 
 def lock_head(village_id: int) -> list:
@@ -129,6 +136,8 @@ def lock_head(village_id: int) -> list:
     if village_id not in heads:
         queue_lock(Pipe(), village_id)
     head = heads[village_id]
+    if head[0] is None and head[3] is None:
+        raise RuntimeError("send_post moved the head: nothing may post after it")
     if head[3] is not None:
         row = head[3].first()
         head[3], head[4] = None, monotonic_ms()
@@ -157,7 +166,19 @@ def _forget_heads(session, transaction) -> None:
             from ..database import report_lock_hold
 
             for village_id, head in heads.items():
-                report_lock_hold(village_id, head[2], head[4])
+                report_lock_hold(village_id, head[2], _granted_ms(head))
+
+
+def _granted_ms(head: list) -> float | None:
+    """When the lock was granted, on our monotonic clock: from the server's clock read just
+    after it (PostgreSQL, while logged), else when its answer was read (None: never read)."""
+    if head[5] is not None:
+        try:
+            server = head[5].scalar()
+        except Exception:  # noqa: BLE001 - an aborted transaction: nothing to report
+            return head[4]
+        return monotonic_ms() - (time.time() - server.timestamp()) * 1000
+    return head[4]
 
 
 def expire_columns(model, ident: int, *attrs: str) -> None:
@@ -294,6 +315,151 @@ def end_post(
         reverses_id=reverses_id,
         created_at=fields["created_at"],
         hash=digest,
+    )
+
+
+_AT_ONCE: dict[tuple, object] = {}
+
+
+def _at_once_statement(
+    guards: tuple[str, ...], condition: str, only_active: bool, followers: tuple[str, ...]
+):
+    """The posting as one PostgreSQL statement (built once per shape): the caller's guards
+    (data-modifying CTEs), the balance's conditional UPDATE (which may also require the
+    caller's `condition`), the entry hashed by the server from the head it reads, the caller's
+    followers (CTEs that may read the entry, e), the head's move. With the UPDATE refused (or
+    no such village) the entry misses its balance, hash (or seq): NOT NULL fails."""
+    shape = (guards, condition, only_active, followers)
+    if shape not in _AT_ONCE:
+        where = ["id = :l_h", "village_id = :l_v", "balance + :l_points >= 0"]
+        where += ["status = 'active'"] if only_active else []
+        where += [condition] if condition else []
+        text_hash = (
+            "encode(sha256(convert_to(v.prev || CAST(:l_a AS TEXT) || v.seq"
+            " || CAST(:l_b AS TEXT) || (SELECT balance FROM b) || CAST(:l_c AS TEXT),"
+            " 'UTF8')), 'hex')"
+        )
+        _AT_ONCE[shape] = text(
+            "WITH "
+            + "".join(g + ", " for g in guards)
+            + "b AS (UPDATE household SET balance = balance + :l_points WHERE "
+            + " AND ".join(where)
+            + " RETURNING balance), "
+            "v AS (SELECT ledger_seq + 1 AS seq, ledger_head AS prev FROM village"
+            " WHERE id = :l_v), "
+            "e AS (INSERT INTO ledger_entry (id, village_id, seq, household_id, kind, points,"
+            " balance_after, reason, ref, key, reverses_id, created_by_id, created_at,"
+            " prev_hash, hash) SELECT CAST(:l_e AS INTEGER), CAST(:l_v AS INTEGER), v.seq,"
+            " CAST(:l_h AS INTEGER), CAST(:l_kind AS TEXT), CAST(:l_points AS INTEGER),"
+            " (SELECT balance FROM b), CAST(:l_reason AS TEXT), CAST(:l_ref AS TEXT),"
+            " CAST(:l_key AS TEXT), NULL, CAST(:l_actor AS INTEGER), CAST(:l_at AS TIMESTAMP),"
+            " v.prev, " + text_hash + " FROM (SELECT 1) AS one LEFT JOIN v ON TRUE"
+            " RETURNING id, seq, hash, balance_after)"
+            + "".join(", " + f for f in followers)
+            + " UPDATE village SET ledger_seq = e.seq, ledger_head = e.hash FROM e"
+            " WHERE village.id = :l_v RETURNING e.balance_after, e.seq, e.hash"
+        )
+    return _AT_ONCE[shape]
+
+
+@dataclass(frozen=True)
+class OnePost:
+    """A posting made ready for `send_post` before the lock: its statement and values."""
+
+    village_id: int
+    household_id: int
+    statement: object
+    values: dict
+
+
+def prepare_post(
+    village_id: int,
+    household_id: int,
+    points: int,
+    kind: str,
+    *,
+    reason: str,
+    actor_id: int | None,
+    key: str,
+    ref: str,
+    at: datetime,
+    entry_id: int,
+    only_active: bool = False,
+    guards: tuple[str, ...] = (),
+    condition: str = "",
+    followers: tuple[str, ...] = (),
+    params: dict | None = None,
+) -> OnePost:
+    """PostgreSQL: the whole posting as one statement, to send with `send_post` under the lock.
+    The balance moves by its conditional UPDATE (never below zero; `only_active`), the entry
+    gets its chain hash from the server (`chain.hash_parts`: the same bytes as `entry_hash`),
+    the head moves on. The caller may add `guards` (CTEs named other than b, v, e, with their
+    `params`) and a `condition` on the household's row that the UPDATE must also meet; any of
+    them failing leaves the entry without a balance, and the NOT NULL violation (`refused`)
+    aborts the transaction: nothing is written, and the caller finds out why by the path that
+    waits (`begin_post`). `followers`: CTEs that write what goes with the entry, reading it as
+    e (id, seq, hash, balance_after). Everything is worked out here, so that nothing but
+    sending is left for while the lock is held. Not for kinds that count as earned."""
+    if kind in EARNING:
+        raise ValueError("prepare_post does not count points earned")
+    reason = reason[:300]
+    a, b, c = hash_parts(
+        village_id=village_id,
+        household_id=household_id,
+        kind=kind,
+        points=points,
+        reason=reason,
+        ref=ref,
+        key=key,
+        reverses_id=None,
+        created_by_id=actor_id,
+        created_at=at,
+    )
+    values = {
+        "l_e": entry_id,
+        "l_v": village_id,
+        "l_h": household_id,
+        "l_kind": kind,
+        "l_points": points,
+        "l_reason": reason,
+        "l_ref": ref,
+        "l_key": key,
+        "l_actor": actor_id,
+        "l_at": at,
+        "l_a": a,
+        "l_b": b,
+        "l_c": c,
+        **(params or {}),
+    }
+    statement = _at_once_statement(guards, condition, only_active, followers)
+    return OnePost(village_id, household_id, statement, values)
+
+
+def send_post(pipe: Pipe, post: OnePost) -> Sent:
+    """Send a prepared posting in `transaction(pipelined=True)` after `queue_lock`, nothing
+    waited for, so the caller can send its COMMIT with it and hold the lock for one round trip.
+    Its answer, read after the commit: (balance_after, seq, hash)."""
+    sent = pipe.run(post.statement, post.values)
+    head = db.session.info[_HEADS][post.village_id]  # queue_lock was sent before
+    head[0] = head[1] = head[3] = None  # the server moves the head: unknown here until commit
+    return sent
+
+
+def forget_posted(post: OnePost) -> None:
+    """After the commit: ORM copies of what the statement changed read it again."""
+    expire_columns(Household, post.household_id, "balance")
+    expire_columns(Village, post.village_id, "ledger_seq", "ledger_head")
+
+
+def refused(error: Exception) -> bool:
+    """Whether a failed `send_post` transaction failed because its UPDATE or a guard refused
+    (its entry had no balance), not for any other reason."""
+    orig = getattr(error, "orig", None)
+    diag = getattr(orig, "diag", None)
+    return (
+        getattr(orig, "sqlstate", None) == "23502"
+        and diag is not None
+        and diag.table_name == "ledger_entry"
     )
 
 

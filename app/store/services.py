@@ -808,6 +808,7 @@ class _Reads:
     holder: tuple | None  # the card's household, or the pay code with its resident
     members: list
     items: list
+    ids: tuple[int, int] | None  # PostgreSQL: the redemption's and its entry's ids, drawn
 
 
 def _read_plan(village_id: int, venue_id: int, request_id: str, code, wanted: dict) -> _Reads:
@@ -820,12 +821,14 @@ def _read_plan(village_id: int, venue_id: int, request_id: str, code, wanted: di
         settings = pipe.run(_SETTINGS_AND_VENUE, {"venue_id": venue_id, "village_id": village_id})
         code_reads = _send_code_reads(pipe, code)
         items = pipe.run(_items_statement(len(wanted)), {**items_params, "venue_id": venue_id})
+        ids = next_ids(pipe)  # sequences are not the lock: drawn before it
     return _Reads(
         known=known.first() is not None,
         settings=settings.first(),
         holder=code_reads[0].first() if code_reads else None,
         members=code_reads[1].all() if code_reads else [],
         items=items.all(),
+        ids=tuple(ids.first()) if ids is not None else None,
     )
 
 
@@ -936,7 +939,7 @@ def redeem(
         lambda: _plan(reads, village_id, venue_id, code, wanted, resident_id, pin),
     )
     try:
-        return _write(plan, clerk_id, request_id, fingerprint), True
+        return _write(plan, clerk_id, request_id, fingerprint, reads.ids), True
     except IntegrityError:
         # Only a concurrent twin of this request gets here (the ledger lock serialises the
         # rest): the unique request id refused it, so answer with the one that won.
@@ -1045,15 +1048,165 @@ def next_redemption_id() -> int | None:
     return None if ids is None else ids.first()[0]
 
 
-def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Receipt:
-    """The locked part: a handful of statements, each a check and a write at once. They are
-    sent together and their answers read once (on PostgreSQL: the lock is held for about two
-    round trips to the server and the commit, not one per statement)."""
+def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str, ids) -> Receipt:
+    """The locked part. On PostgreSQL a redemption of goods for points is sent whole with its
+    COMMIT (`_write_at_once`): the lock is held for one round trip to the server. Whatever it
+    refuses - and meals, free goods, SQLite - goes the way that reads each check's answer
+    (`_write_checking`), which says why."""
+    if ids is not None and plan.total and not any(line.slot for line in plan.lines):
+        receipt = _write_at_once(plan, clerk_id, request_id, fingerprint, ids)
+        if receipt is not None:
+            return receipt
+    return _write_checking(plan, clerk_id, request_id, fingerprint, ids)
+
+
+def _reason(plan: _Plan) -> str:
+    return f"{plan.venue}: " + "、".join(f"{line.name}×{line.qty}" for line in plan.lines)
+
+
+_GOODS_GUARDS: dict[int, str] = {}
+_PAY_CODE_GUARD = (
+    "p AS (UPDATE pay_code SET used_at = CAST(:p_now AS TIMESTAMP) WHERE id = :p_id"
+    " AND used_at IS NULL AND (expires_at > CAST(:p_now AS TIMESTAMP)"
+    " OR held_until > CAST(:p_now AS TIMESTAMP)) RETURNING id)"
+)
+# The rules of `_check_card` and `_check_stock`, as conditions on the household's UPDATE.
+_CARD_CONDITION = (
+    "card_version = :c_version AND (SELECT coalesce(sum(r.total), 0) FROM redemption AS r"
+    " WHERE r.household_id = :l_h AND r.day = CAST(:c_today AS DATE) AND r.source = 'card'"
+    " AND r.voided_at IS NULL) - :l_points <= :c_cap"
+)
+# The redemption and its lines, written by the posting's statement from its entry (e).
+_REDEMPTION_FOLLOWER = (
+    "r AS (INSERT INTO redemption (id, village_id, venue_id, household_id, resident_id,"
+    " clerk_id, request_id, request_hash, source, total, balance_after, entry_id, day,"
+    " created_at, overdraft) SELECT CAST(:r_id AS INTEGER), CAST(:l_v AS INTEGER),"
+    " CAST(:r_venue AS INTEGER), CAST(:l_h AS INTEGER), CAST(:r_resident AS INTEGER),"
+    " CAST(:l_actor AS INTEGER), CAST(:r_request AS TEXT), CAST(:r_hash AS TEXT),"
+    " CAST(:r_source AS TEXT), CAST(:r_total AS INTEGER), e.balance_after, e.id,"
+    " CAST(:r_day AS DATE), CAST(:l_at AS TIMESTAMP), 0 FROM e RETURNING id)"
+)
+_LINES_FOLLOWERS: dict[int, str] = {}
+
+
+def _lines_follower(count: int) -> str:
+    """Insert `count` lines (n_i0, n_n0, n_q0, n_p0, n_s0, ...) of the redemption r, in order."""
+    if count not in _LINES_FOLLOWERS:
+        rows = ", ".join(
+            f"({k}, CAST(:n_i{k} AS INTEGER), CAST(:n_n{k} AS TEXT), CAST(:n_q{k} AS INTEGER),"
+            f" CAST(:n_p{k} AS INTEGER), CAST(:n_s{k} AS TEXT))"
+            for k in range(count)
+        )
+        _LINES_FOLLOWERS[count] = (
+            "n AS (INSERT INTO redemption_line (redemption_id, item_id, name, qty, points, slot)"
+            " SELECT r.id, w.item_id, w.name, w.qty, w.points, w.slot FROM r, (VALUES "
+            + rows
+            + ") AS w (k, item_id, name, qty, points, slot) ORDER BY w.k)"
+        )
+    return _LINES_FOLLOWERS[count]
+
+
+def _goods_guard(count: int) -> str:
+    """Lower the stock of `count` goods (g_i0, g_q0, ...) where each has enough and is on sale."""
+    if count not in _GOODS_GUARDS:
+        rows = ", ".join(
+            f"(CAST(:g_i{k} AS INTEGER), CAST(:g_q{k} AS INTEGER))" for k in range(count)
+        )
+        _GOODS_GUARDS[count] = (
+            "s AS (UPDATE store_item SET stock = store_item.stock - w.qty FROM (VALUES "
+            + rows
+            + ") AS w (id, qty) WHERE store_item.id = w.id AND store_item.active"
+            " AND store_item.stock >= w.qty RETURNING store_item.id)"
+        )
+    return _GOODS_GUARDS[count]
+
+
+def _write_at_once(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str, ids):
+    """PostgreSQL: the lock, the pay code's use, the stock, the balance with the card's rules,
+    the entry and the redemption, sent with the COMMIT in one pipeline: no answer is read
+    under the lock, so it is held for one round trip and the commit. Every check is a condition
+    of the balance's UPDATE; if one fails the entry has no balance and the transaction fails
+    whole (nothing written): returns None, for `_write_checking` to find out why."""
+    total, household = plan.total, plan.household
+    redemption_id, entry_id = ids
+    now = utcnow()
+    today = rules.local_day(now)
+    goods = {line.item_id: line.qty for line in plan.lines if line.goods}
+    guards, conditions, params = [], [], {}
+    if goods:
+        guards.append(_goods_guard(len(goods)))
+        conditions.append("(SELECT count(*) FROM s) = :g_n")
+        params["g_n"] = len(goods)
+        for k, (item_id, qty) in enumerate(goods.items()):
+            params[f"g_i{k}"], params[f"g_q{k}"] = item_id, qty
+    if plan.pay_code_id is not None:
+        guards.append(_PAY_CODE_GUARD)
+        conditions.append("EXISTS (SELECT 1 FROM p)")
+        params.update(p_id=plan.pay_code_id, p_now=now)
+    if plan.source == "card":
+        conditions.append(_CARD_CONDITION)
+        params.update(c_version=plan.card_version, c_today=today, c_cap=plan.card_daily_cap)
+    params.update(
+        r_id=redemption_id,
+        r_venue=plan.venue_id,
+        r_resident=plan.resident.id,
+        r_request=request_id,
+        r_hash=fingerprint,
+        r_source=plan.source,
+        r_total=total,
+        r_day=today,
+    )
+    for k, line in enumerate(plan.lines):
+        params.update(
+            {
+                f"n_i{k}": line.item_id,
+                f"n_n{k}": line.name,
+                f"n_q{k}": line.qty,
+                f"n_p{k}": line.points,
+                f"n_s{k}": line.slot,
+            }
+        )
+    post = ledger.prepare_post(
+        plan.village_id,
+        household.id,
+        -total,
+        "redeem",
+        reason=_reason(plan),
+        actor_id=clerk_id,
+        key=f"redemption:{request_id}",
+        ref=f"redemption:{redemption_id}",
+        at=now,
+        entry_id=entry_id,
+        only_active=True,
+        guards=tuple(guards),
+        condition=" AND ".join(conditions),
+        followers=(_REDEMPTION_FOLLOWER, _lines_follower(len(plan.lines))),
+        params=params,
+    )
+    try:
+        with transaction(pipelined=True):  # from here on only sending: the lock, then one
+            pipe = Pipe()  # statement with everything, then the COMMIT
+            ledger.queue_lock(pipe, plan.village_id)
+            posted = ledger.send_post(pipe, post)
+    except IntegrityError as e:
+        if ledger.refused(e):
+            return None
+        raise
+    ledger.forget_posted(post)
+    for item_id in goods:
+        ledger.expire_columns(Item, item_id, "stock")
+    balance_after = posted.first()[0]
+    return _receipt(plan, clerk_id, request_id, redemption_id, entry_id, balance_after, now)
+
+
+def _write_checking(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str, ids) -> Receipt:
+    """The locked part, each check's answer read: a handful of statements, each a check and a
+    write at once, sent together and their answers read once (on PostgreSQL: the lock is held
+    for about two round trips to the server and the commit, not one per statement)."""
     total = plan.total
     household = plan.household
     with transaction(pipelined=True):
         pipe = Pipe()
-        ids = next_ids(pipe)  # sequences are not the lock: sent first, read with the rest
         ledger.queue_lock(pipe, plan.village_id)  # everything below runs under it
         now = utcnow()
         today = rules.local_day(now)
@@ -1078,7 +1231,7 @@ def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Rec
         # The answers, in the order the rules are told: the code, meals, card, stock, points.
         # (SQLite: no sequences; max + 1 is safe under the database's write lock.)
         if ids is not None:
-            redemption_id, entry_id = ids.first()
+            redemption_id, entry_id = ids
         else:
             redemption_id, entry_id = pipe.run(_MAX_ID_PLUS_ONE).scalar(), None
         if used is not None and used.rowcount != 1:
@@ -1090,12 +1243,11 @@ def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Rec
         if goods:
             _check_stock(pipe, plan.lines, goods, taken)
         if total:
-            what = "、".join(f"{line.name}×{line.qty}" for line in plan.lines)
             posted = ledger.end_post(
                 pipe,
                 pending,
                 "redeem",
-                reason=f"{plan.venue}: {what}",
+                reason=_reason(plan),
                 actor_id=clerk_id,
                 key=f"redemption:{request_id}",
                 ref=f"redemption:{redemption_id}",
@@ -1126,6 +1278,11 @@ def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Rec
             day=today,
             created_at=now,
         )
+    return _receipt(plan, clerk_id, request_id, redemption_id, entry_id, balance_after, now)
+
+
+def _receipt(plan: _Plan, clerk_id, request_id, redemption_id, entry_id, balance_after, now):
+    household = plan.household
     return Receipt(
         id=redemption_id,
         village_id=plan.village_id,
@@ -1140,7 +1297,7 @@ def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str) -> Rec
         clerk_id=clerk_id,
         source=plan.source,
         request_id=request_id,
-        total=total,
+        total=plan.total,
         balance_after=balance_after,
         entry_id=entry_id,
         lines=tuple(plan.lines),

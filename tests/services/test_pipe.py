@@ -1,21 +1,31 @@
 """The Pipe: statements of a transaction sent together on PostgreSQL (psycopg's pipeline mode),
 one at a time on SQLite, with the same answers, defaults and errors as SQLAlchemy's own."""
 
+import hashlib
 import tempfile
+from datetime import datetime
 
 import psycopg
 import pytest
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.database import Pipe, transaction, utcnow
+from app.errors import HouseholdArchived, InsufficientPoints
 from app.extensions import db
+from app.households.models import Household
+from app.households.services import set_status
+from app.ledger import services as ledger
+from app.ledger.chain import entry_hash, hash_of, hash_parts, verify
 from app.ledger.models import LedgerEntry
-from app.store.models import Item, Redemption, RedemptionLine
+from app.store import services
+from app.store.errors import CardDailyCap, CardReplaced, CodeUnknown, OutOfStock
+from app.store.models import Item, PayCode, Redemption, RedemptionLine
 from app.store.services import _INSERT_REDEMPTION
+from app.villages.models import Village
 
 from .. import factories
-from .test_store import buy, card_code, head_of, make_store
+from .test_store import buy, card_code, head_of, make_store, pay_code
 
 
 def _row(village, household, **extra):
@@ -60,12 +70,12 @@ def test_a_refused_statement_is_sqlalchemys_error_and_nothing_stays(village):
     assert db.session.scalar(select(func.count(Redemption.id))) == 1
 
 
-def test_a_redemption_waits_for_postgresql_three_times(village, monkeypatch):
-    """The reads before the lock (the request id, settings, household, members, items) are sent
-    together: one wait. Everything under the village's lock too: the BEGIN, the lock, the card
-    check, the stock, the balance (one wait), then the entry, the head, the redemption, its
-    lines and the COMMIT (one more). Waiting for each statement held the lock for ten round
-    trips; psycopg's own BEGIN and COMMIT each waited once more."""
+def test_a_redemption_waits_for_postgresql_twice(village, monkeypatch):
+    """The reads before the lock (the request id, settings, household, members, items, the
+    ids) are sent together: one wait. Everything under the village's lock too - the BEGIN, the
+    lock, the one statement that checks and writes the stock, the card, the balance, the entry
+    and the head, the redemption, its lines and the COMMIT -: one more, and no answer is read
+    while the lock is held. Waiting for each statement held the lock for ten round trips."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("SQLite has no network: statements run one by one")
     store = make_store(village)
@@ -88,12 +98,26 @@ def test_a_redemption_waits_for_postgresql_three_times(village, monkeypatch):
         trace.seek(0)
         waits = [line for line in trace if "\tReadyForQuery" in line]
     assert created and receipt.balance_after == 80
-    # The ids, the lock and the checks answer at once; the writes go with the commit.
-    assert len(syncs) == 1 and len(waits) == 3
+    # No answer is read in the middle of the locked pipeline: the commit's wait is the only one.
+    assert len(syncs) == 0 and len(waits) == 2
     db.session.rollback()
-    assert db.session.scalar(select(func.count(RedemptionLine.id))) == 2
+    lines = db.session.scalars(select(RedemptionLine).order_by(RedemptionLine.id)).all()
+    assert [(line.item_id, line.qty, line.points) for line in lines] == [
+        (store.rice, 1, 10),
+        (store.oil, 2, 5),
+    ]
+    assert all(line.redemption_id == receipt.id and line.slot is None for line in lines)
+    red = db.session.get(Redemption, receipt.id)
+    assert (red.entry_id, red.balance_after, red.total, red.source) == (
+        receipt.entry_id,
+        80,
+        20,
+        "card",
+    )
     entry = db.session.get(LedgerEntry, receipt.entry_id)
     assert entry.points == -20 and entry.ref == f"redemption:{receipt.id}"
+    assert entry.balance_after == 80 and entry.hash == hash_of(entry)
+    assert verify(village.code, full=True) == []
 
 
 def test_rows_come_back_as_sqlalchemy_would_give_them(village):
@@ -164,3 +188,154 @@ def test_a_transaction_reads_again_what_the_request_read_before_it(village):
     other.close()
     with transaction():
         assert seen.balance == 3
+
+
+def _deduct(store, household_id, resident_id):
+    ledger.deduct(store.village_id, household_id, 95, "罚分", None)
+
+
+def _off_sale(store, household_id, resident_id):
+    with transaction():
+        db.session.get(Item, store.rice).active = False
+
+
+def _stock_counted(store, household_id, resident_id):
+    services.correct_stock(store.village_id, store.rice, 0, "盘点", None)
+
+
+def _card_reissued(store, household_id, resident_id):
+    services.reissue_card(store.village_id, household_id, None)
+
+
+def _cap_reached(store, household_id, resident_id):
+    buy(store, card_code(household_id), [{"item_id": store.oil, "qty": 5}])  # 25 of 30
+
+
+def _archived(store, household_id, resident_id):
+    set_status(store.village_id, household_id, "archived", store.clerk)
+
+
+@pytest.mark.parametrize(
+    "race, refusal",
+    [
+        (_deduct, InsufficientPoints),
+        (_off_sale, OutOfStock),
+        (_stock_counted, OutOfStock),
+        (_card_reissued, CardReplaced),
+        (_cap_reached, CardDailyCap),
+        (_archived, HouseholdArchived),
+    ],
+)
+def test_what_changed_before_the_lock_is_refused_in_one_go_and_nothing_is_written(
+    village, monkeypatch, race, refusal
+):
+    """The one-statement path reads no answer under the lock, so every rule is a condition of
+    its UPDATE. Each rule broken between the reading and the lock: the statement writes
+    nothing (not the stock, not the balance, not the entry), the checking path runs once and
+    says which rule, and the chain still verifies."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the one-statement path is PostgreSQL's")
+    with transaction():
+        db.session.get(Village, village.id).card_daily_cap = 30
+    store = make_store(village)
+    household = factories.household(village, opening=100)
+    resident = head_of(household.id)
+    at_once, checking = [], []
+    real_at_once, real_checking = services._write_at_once, services._write_checking
+
+    def at_once_after_the_race(*args):
+        if at_once:  # the race's own redemption
+            return real_at_once(*args)
+        at_once.append(None)
+        race(store, household.id, resident.id)
+        at_once.append(counts())
+        receipt = real_at_once(*args)
+        at_once.append(counts())
+        return receipt
+
+    def counts():
+        db.session.rollback()
+        return (
+            db.session.scalar(select(func.count(LedgerEntry.id))),
+            db.session.scalar(select(func.sum(Item.stock))),
+            db.session.get(Household, household.id, populate_existing=True).balance,
+            db.session.scalar(select(func.count(Redemption.id))),
+        )
+
+    monkeypatch.setattr(services, "_write_at_once", at_once_after_the_race)
+    monkeypatch.setattr(
+        services, "_write_checking", lambda *a: checking.append(1) or real_checking(*a)
+    )
+    with pytest.raises(refusal):
+        buy(store, card_code(household.id), [{"item_id": store.rice, "qty": 1}])
+    assert at_once[1] == at_once[2] == counts()  # the refused statement wrote nothing
+    assert checking == [1]
+    assert verify(village.code, full=True) == []
+
+
+def test_a_card_spending_exactly_the_cap_goes_in_one_go(village, monkeypatch):
+    """The card's daily cap as the statement checks it: reaching it exactly is allowed."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the one-statement path is PostgreSQL's")
+    with transaction():
+        db.session.get(Village, village.id).card_daily_cap = 30
+    store = make_store(village)
+    household = factories.household(village, opening=100)
+    checking = []
+    real_checking = services._write_checking
+    monkeypatch.setattr(
+        services, "_write_checking", lambda *a: checking.append(1) or real_checking(*a)
+    )
+    buy(store, card_code(household.id), [{"item_id": store.oil, "qty": 4}])
+    receipt, _ = buy(store, card_code(household.id), [{"item_id": store.rice, "qty": 1}])
+    assert receipt.balance_after == 70 and checking == []
+    with pytest.raises(CardDailyCap):
+        buy(store, card_code(household.id), [{"item_id": store.oil, "qty": 1}])
+    assert checking == [1]
+
+
+def test_a_used_pay_code_is_refused_in_one_go(village, monkeypatch):
+    """A pay code used by another counter between the reading and the lock: nothing written,
+    and the counter is told the code is unknown (as for any used code)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the one-statement path is PostgreSQL's")
+    store = make_store(village)
+    household = factories.household(village, opening=100)
+    resident = head_of(household.id)
+    code = pay_code(resident.id)
+    real_at_once = services._write_at_once
+
+    def used_meanwhile(*args):
+        with transaction():
+            db.session.execute(update(PayCode).values(used_at=utcnow()))
+        return real_at_once(*args)
+
+    monkeypatch.setattr(services, "_write_at_once", used_meanwhile)
+    with pytest.raises(CodeUnknown):
+        buy(store, code, [{"item_id": store.rice, "qty": 1}])
+    db.session.rollback()
+    assert db.session.get(Household, household.id).balance == 100
+    assert db.session.get(Item, store.rice).stock == 10
+    assert db.session.scalar(select(func.count(Redemption.id))) == 0
+
+
+def test_the_server_hashes_the_same_bytes_as_python():
+    """`hash_parts` cut `entry_hash`'s encoding where the database fills in its values."""
+    fields = dict(
+        village_id=7,
+        household_id=12,
+        kind="redeem",
+        points=-25,
+        reason="爱心超市: 大米×2、油×1",
+        ref="redemption:3",
+        key="redemption:r-1",
+        reverses_id=None,
+        created_by_id=4,
+        created_at=datetime(2026, 11, 27, 12, 0, 0, 5),
+    )
+    a, b, c = hash_parts(**fields)
+    prev = "ab" * 32
+    joined = (prev + a + "41" + b + "75" + c).encode()
+    assert hashlib.sha256(joined).hexdigest() == entry_hash(
+        prev_hash=prev, seq=41, balance_after=75, **fields
+    )
