@@ -6,6 +6,7 @@ nothing else commits.
 
 import fcntl
 import os
+import select
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 from .extensions import db
 
@@ -399,6 +400,26 @@ def configure_engine(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if _immediate.get() else "BEGIN")
 
 
+def without_ping(options: dict, database_uri: str | None) -> dict:
+    """The engine's options: PostgreSQL's connections are checked at checkout by a look at
+    their socket (`_configure_postgresql`), not by the pool's ping."""
+    if (database_uri or "").startswith("postgresql"):
+        return {**options, "pool_pre_ping": False}
+    return options
+
+
+def _closed_by_server(dbapi_conn) -> bool:
+    import psycopg
+
+    try:
+        if dbapi_conn.closed:
+            return True
+        readable, _, _ = select.select([dbapi_conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(readable)
+
+
 def _configure_postgresql(engine: Engine) -> None:
     """Reads outside a service's `transaction()` run in autocommit.
 
@@ -413,6 +434,15 @@ def _configure_postgresql(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _autocommit(dbapi_conn, _record):
         dbapi_conn.autocommit = True
+
+    @event.listens_for(engine, "checkout")
+    def _still_open(dbapi_conn, _record, _proxy):
+        # Instead of the pool's ping (a round trip to the server on every request): a server
+        # that closed the connection (restarted, killed the backend) has left its goodbye or
+        # the end of the stream on the socket; an idle, healthy connection has nothing to read.
+        # The pool then throws it away and checks out another one.
+        if _closed_by_server(dbapi_conn):
+            raise DisconnectionError("the server closed this connection")
 
     @event.listens_for(engine, "checkin")
     def _back_to_autocommit(dbapi_conn, _record):

@@ -2,6 +2,7 @@
 one at a time on SQLite, with the same answers, defaults and errors as SQLAlchemy's own."""
 
 import hashlib
+import select as select_module
 import tempfile
 from datetime import datetime
 
@@ -153,7 +154,8 @@ def _exchanges(work) -> list[str]:
 
 def test_reads_outside_a_transaction_autocommit_on_postgresql(village):
     """A read-only request sends no BEGIN and no ROLLBACK: a ROLLBACK made psycopg forget its
-    prepared statements (DEALLOCATE ALL), so PostgreSQL parsed every statement again."""
+    prepared statements (DEALLOCATE ALL), so PostgreSQL parsed every statement again. Nor does
+    the pool ping the server at each checkout."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL's transactions")
     household = factories.household(village, opening=7)
@@ -163,12 +165,12 @@ def test_reads_outside_a_transaction_autocommit_on_postgresql(village):
 
     def read():
         for _ in range(6):  # psycopg prepares a statement on its fifth use
-            db.session.expire_all()
             assert db.session.get(model, household_id).balance == 7
-        db.session.close()  # the end of the request: the connection goes back to the pool
+            db.session.close()  # a request's end: the connection goes back to the pool
 
     sent = _exchanges(read)
     assert not [m for m in sent if "BEGIN" in m or "ROLLBACK" in m or "DEALLOCATE" in m], sent
+    assert not [m for m in sent if m.startswith("Query")], "no ping at each checkout"
     assert any(m.startswith('Bind\t "" "_pg3_') for m in sent), "the statement was prepared"
 
 
@@ -339,3 +341,23 @@ def test_the_server_hashes_the_same_bytes_as_python():
     assert hashlib.sha256(joined).hexdigest() == entry_hash(
         prev_hash=prev, seq=41, balance_after=75, **fields
     )
+
+
+def test_a_connection_the_server_closed_is_replaced_without_a_ping(village):
+    """The pool sends no ping per request on PostgreSQL: a connection whose backend is gone
+    (a restart, an administrator's kill) is seen at checkout by what it left on the socket,
+    thrown away, and the request runs on a new one."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no server to close the connection")
+    assert db.engine.pool._pre_ping is False
+    first = db.session.connection().connection.driver_connection
+    pid = first.info.backend_pid
+    db.session.remove()  # back to the pool
+    url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url.split("?")[0], autocommit=True) as other:
+        assert other.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0]
+    for _ in range(100):  # the backend says goodbye asynchronously
+        if select_module.select([first.fileno()], [], [], 0.01)[0]:
+            break
+    assert db.session.scalar(select(func.count(Village.id))) >= 1
+    assert db.session.connection().connection.driver_connection.info.backend_pid != pid
