@@ -1049,11 +1049,11 @@ def next_redemption_id() -> int | None:
 
 
 def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str, ids) -> Receipt:
-    """The locked part. On PostgreSQL a redemption of goods for points is sent whole with its
-    COMMIT (`_write_at_once`): the lock is held for one round trip to the server. Whatever it
-    refuses - and meals, free goods, SQLite - goes the way that reads each check's answer
+    """The locked part. On PostgreSQL a redemption for points is sent whole with its COMMIT
+    (`_write_at_once`): the lock is held for one round trip to the server. Whatever it refuses
+    - and free meals, SQLite - goes the way that reads each check's answer
     (`_write_checking`), which says why."""
-    if ids is not None and plan.total and not any(line.slot for line in plan.lines):
+    if ids is not None and plan.total:
         receipt = _write_at_once(plan, clerk_id, request_id, fingerprint, ids)
         if receipt is not None:
             return receipt
@@ -1070,7 +1070,8 @@ _PAY_CODE_GUARD = (
     " AND used_at IS NULL AND (expires_at > CAST(:p_now AS TIMESTAMP)"
     " OR held_until > CAST(:p_now AS TIMESTAMP)) RETURNING id)"
 )
-# The rules of `_check_card` and `_check_stock`, as conditions on the household's UPDATE.
+# The rules of `_check_card` (and `_check_stock`, `_check_meal_limits` below), as conditions
+# on the household's UPDATE.
 _CARD_CONDITION = (
     "card_version = :c_version AND (SELECT coalesce(sum(r.total), 0) FROM redemption AS r"
     " WHERE r.household_id = :l_h AND r.day = CAST(:c_today AS DATE) AND r.source = 'card'"
@@ -1104,6 +1105,17 @@ def _lines_follower(count: int) -> str:
             + ") AS w (k, item_id, name, qty, points, slot) ORDER BY w.k)"
         )
     return _LINES_FOLLOWERS[count]
+
+
+def _meal_condition(k: int) -> str:
+    """`_check_meal_limits` for the k-th slot (m_s{k}) of the batch: the resident's meals of it
+    today, not voided, and the batch's (m_c{k}) within its limit (m_l{k})."""
+    return (
+        "(SELECT coalesce(sum(ml.qty), 0) FROM redemption_line AS ml JOIN redemption AS mr"
+        " ON mr.id = ml.redemption_id WHERE mr.resident_id = :m_resident"
+        " AND mr.day = CAST(:m_today AS DATE) AND mr.voided_at IS NULL"
+        f" AND ml.slot = CAST(:m_s{k} AS TEXT)) + :m_c{k} <= :m_l{k}"
+    )
 
 
 def _goods_guard(count: int) -> str:
@@ -1146,6 +1158,12 @@ def _write_at_once(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str
     if plan.source == "card":
         conditions.append(_CARD_CONDITION)
         params.update(c_version=plan.card_version, c_today=today, c_cap=plan.card_daily_cap)
+    meals = [line for line in plan.lines if line.slot]
+    if meals:
+        params.update(m_resident=plan.resident.id, m_today=today)
+        for k, (slot, (count, limit)) in enumerate(_meal_counts(meals).items()):
+            conditions.append(_meal_condition(k))
+            params.update({f"m_s{k}": slot, f"m_c{k}": count, f"m_l{k}": limit})
     params.update(
         r_id=redemption_id,
         r_venue=plan.venue_id,
@@ -1333,13 +1351,18 @@ _MEALS_HAD = (
 )
 
 
-def _check_meal_limits(resident: _Resident, meals: list[Line], had: dict) -> None:
-    """At most each meal's daily limit per resident per slot."""
-    by_slot: dict[str, tuple[int, int]] = {}  # slot -> (qty in this batch, limit)
+def _meal_counts(meals: list[Line]) -> dict[str, tuple[int, int]]:
+    """slot -> (meals of it in this batch, its daily limit per resident)."""
+    by_slot: dict[str, tuple[int, int]] = {}
     for line in meals:
         count, limit = by_slot.get(line.slot, (0, line.daily_limit or 1))
         by_slot[line.slot] = (count + line.qty, min(limit, line.daily_limit or 1))
-    for slot, (count, limit) in by_slot.items():
+    return by_slot
+
+
+def _check_meal_limits(resident: _Resident, meals: list[Line], had: dict) -> None:
+    """At most each meal's daily limit per resident per slot."""
+    for slot, (count, limit) in _meal_counts(meals).items():
         if had.get(slot, 0) + count > limit:
             raise MealLimit(
                 name=resident.name, count=had.get(slot, 0), slot=SLOT_LABELS[slot], limit=limit

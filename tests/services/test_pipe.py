@@ -20,13 +20,13 @@ from app.ledger import services as ledger
 from app.ledger.chain import entry_hash, hash_of, hash_parts, verify
 from app.ledger.models import LedgerEntry
 from app.store import services
-from app.store.errors import CardDailyCap, CardReplaced, CodeUnknown, OutOfStock
+from app.store.errors import CardDailyCap, CardReplaced, CodeUnknown, MealLimit, OutOfStock
 from app.store.models import Item, PayCode, Redemption, RedemptionLine
 from app.store.services import _INSERT_REDEMPTION
 from app.villages.models import Village
 
 from .. import factories
-from .test_store import buy, card_code, head_of, make_store, pay_code
+from .test_store import buy, card_code, head_of, make_store, pay_code, resident_of
 
 
 def _row(village, household, **extra):
@@ -361,3 +361,48 @@ def test_a_connection_the_server_closed_is_replaced_without_a_ping(village):
             break
     assert db.session.scalar(select(func.count(Village.id))) >= 1
     assert db.session.connection().connection.driver_connection.info.backend_pid != pid
+
+
+def test_meals_go_in_one_go_within_their_limit_and_a_meal_over_it_writes_nothing(
+    village, monkeypatch
+):
+    """The canteen's limits as the statement checks them: per resident, per slot, per day,
+    voided meals not counted; the meal over the limit is refused whole by the statement, the
+    checking path says which limit, and the other member of the household eats."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the one-statement path is PostgreSQL's")
+    store = make_store(village)
+    household = factories.household(village, opening=100)
+    head = head_of(household.id)
+    other = resident_of(household.id, name="王小红")
+    checking = []
+    real_checking = services._write_checking
+    monkeypatch.setattr(
+        services, "_write_checking", lambda *a: checking.append(1) or real_checking(*a)
+    )
+
+    def eat(item, qty=1, resident=head):
+        return buy(
+            store,
+            card_code(household.id),
+            [{"item_id": item, "qty": qty}],
+            venue=store.canteen,
+            clerk=store.cook,
+            resident_id=resident.id,
+        )[0]
+
+    lunch = eat(store.lunch)
+    assert lunch.balance_after == 92 and checking == []
+    with pytest.raises(MealLimit):
+        eat(store.lunch)
+    assert checking == [1]
+    eat(store.breakfast, qty=2)
+    with pytest.raises(MealLimit):
+        eat(store.breakfast)
+    assert checking == [1, 1]
+    eat(store.lunch, resident=other)  # the other member's own limit
+    assert checking == [1, 1]
+    db.session.rollback()
+    assert db.session.get(Household, household.id).balance == 100 - 8 - 6 - 8
+    assert db.session.scalar(select(func.count(Redemption.id))) == 3
+    assert verify(village.code, full=True) == []
