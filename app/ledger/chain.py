@@ -1,7 +1,9 @@
 """The hash chain over a village's ledger entries, and its verification.
 
 Each entry's hash covers its own fields and the previous entry's hash, so editing, deleting or
-reordering any past entry changes every hash after it.
+reordering any past entry changes every hash after it. Python computes it (`entry_hash`), and so
+does PostgreSQL for the counter's one-statement posting, over the same bytes (`hash_parts`);
+`verify` checks every entry against `entry_hash` whoever computed it.
 """
 
 import hashlib

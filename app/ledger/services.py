@@ -15,7 +15,10 @@ on PostgreSQL; on SQLite the transaction began with BEGIN IMMEDIATE and holds th
 once: later writes of the same transaction reuse it. The balance changes by a conditional UPDATE
 that also checks the floor, so a check and its write can never interleave with another writer.
 The writes are plain SQL statements, not ORM flushes, so the lock is held for as few statements
-as the rules need (see `post_locked`).
+as the rules need (see `post_locked`). On PostgreSQL a counter redemption goes further
+(`prepare_post`, `send_post`): one statement checks and writes everything and the server hashes
+the entry, so its transaction is sent whole with the COMMIT and no answer is awaited under the
+lock.
 """
 
 import time
