@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from .config import Config, secret_key
-from .database import configure_engine, without_ping
+from .database import configure_engine
 from .extensions import babel, compress, csrf, db, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,9 +58,6 @@ def register_extensions(app: Flask) -> None:
     security.init_app(app)
     static_files.init_app(app)
     compress.init_app(app)
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = without_ping(
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"], app.config.get("SQLALCHEMY_DATABASE_URI")
-    )
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)

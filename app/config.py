@@ -68,7 +68,9 @@ def secret_key(database_uri: str, instance_path: str) -> str:
 
 class Config:
     SQLALCHEMY_DATABASE_URI: str | None = None  # filled in create_app from DATABASE_URL
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # No pool ping (a round trip per request): a SQLite connection is a file, and PostgreSQL's
+    # are checked at checkout by a look at their socket (database.py, _configure_postgresql).
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     SECRET_KEY: str | None = None
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

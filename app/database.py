@@ -400,14 +400,6 @@ def configure_engine(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if _immediate.get() else "BEGIN")
 
 
-def without_ping(options: dict, database_uri: str | None) -> dict:
-    """The engine's options: PostgreSQL's connections are checked at checkout by a look at
-    their socket (`_configure_postgresql`), not by the pool's ping."""
-    if (database_uri or "").startswith("postgresql"):
-        return {**options, "pool_pre_ping": False}
-    return options
-
-
 def _closed_by_server(dbapi_conn) -> bool:
     import psycopg
 
