@@ -267,12 +267,11 @@ def end_post(
     reverses_id: int | None = None,
     earning: bool = False,
     at: datetime | None = None,
-    entry_id: int | None = None,
 ) -> Posted:
     """The second half of `post_locked`: read the new balance (raising InsufficientPoints,
     HouseholdArchived or NotFound if the UPDATE was refused), then send the entry with its chain
-    hash and the head's move. With `entry_id` (taken from the sequence before the lock, on
-    PostgreSQL) nothing waits for the insert."""
+    hash and the head's move. The entry's id is drawn by its insert, under the lock: a
+    village's entries' ids follow their chain order (`verify` relies on it)."""
     village_id, household_id, points = pending.village_id, pending.household_id, pending.points
     head = lock_head(village_id)
     row = pending.balance.first()
@@ -296,10 +295,7 @@ def end_post(
     )
     digest = entry_hash(prev_hash=head[1], **fields)
     values = {"prev_hash": head[1], "hash": digest, **fields}
-    if entry_id is None:
-        entry_id = pipe.run(_INSERT_ENTRY, values).scalar()
-    else:
-        pipe.run(_INSERT_ENTRY, {"id": entry_id, **values})
+    entry_id = pipe.run(_INSERT_ENTRY, values).scalar()
     if earning or kind in EARNING:
         _add_earned(pipe, village_id, household_id, local_year(fields["created_at"]), points)
     pipe.run(_MOVE_HEAD, {"v_id": village_id, "v_seq": seq, "v_head": digest})
@@ -350,9 +346,9 @@ def _at_once_statement(
             + " RETURNING balance), "
             "v AS (SELECT ledger_seq + 1 AS seq, ledger_head AS prev FROM village"
             " WHERE id = :l_v), "
-            "e AS (INSERT INTO ledger_entry (id, village_id, seq, household_id, kind, points,"
+            "e AS (INSERT INTO ledger_entry (village_id, seq, household_id, kind, points,"
             " balance_after, reason, ref, key, reverses_id, created_by_id, created_at,"
-            " prev_hash, hash) SELECT CAST(:l_e AS INTEGER), CAST(:l_v AS INTEGER), v.seq,"
+            " prev_hash, hash) SELECT CAST(:l_v AS INTEGER), v.seq,"
             " CAST(:l_h AS INTEGER), CAST(:l_kind AS TEXT), CAST(:l_points AS INTEGER),"
             " (SELECT balance FROM b), CAST(:l_reason AS TEXT), CAST(:l_ref AS TEXT),"
             " CAST(:l_key AS TEXT), NULL, CAST(:l_actor AS INTEGER), CAST(:l_at AS TIMESTAMP),"
@@ -360,7 +356,7 @@ def _at_once_statement(
             " RETURNING id, seq, hash, balance_after)"
             + "".join(", " + f for f in followers)
             + " UPDATE village SET ledger_seq = e.seq, ledger_head = e.hash FROM e"
-            " WHERE village.id = :l_v RETURNING e.balance_after, e.seq, e.hash"
+            " WHERE village.id = :l_v RETURNING e.balance_after, e.id, e.seq, e.hash"
         )
     return _AT_ONCE[shape]
 
@@ -386,7 +382,6 @@ def prepare_post(
     key: str,
     ref: str,
     at: datetime,
-    entry_id: int,
     only_active: bool = False,
     guards: tuple[str, ...] = (),
     condition: str = "",
@@ -419,7 +414,6 @@ def prepare_post(
         created_at=at,
     )
     values = {
-        "l_e": entry_id,
         "l_v": village_id,
         "l_h": household_id,
         "l_kind": kind,
@@ -441,7 +435,8 @@ def prepare_post(
 def send_post(pipe: Pipe, post: OnePost) -> Sent:
     """Send a prepared posting in `transaction(pipelined=True)` after `queue_lock`, nothing
     waited for, so the caller can send its COMMIT with it and hold the lock for one round trip.
-    Its answer, read after the commit: (balance_after, seq, hash)."""
+    Its answer, read after the commit: (balance_after, entry id, seq, hash). The entry's id is
+    drawn by the insert, under the lock, as `end_post` does."""
     sent = pipe.run(post.statement, post.values)
     head = db.session.info[_HEADS][post.village_id]  # queue_lock was sent before
     head[0] = head[1] = head[3] = None  # the server moves the head: unknown here until commit

@@ -808,7 +808,7 @@ class _Reads:
     holder: tuple | None  # the card's household, or the pay code with its resident
     members: list
     items: list
-    ids: tuple[int, int] | None  # PostgreSQL: the redemption's and its entry's ids, drawn
+    redemption_id: int | None  # PostgreSQL: its id, drawn
 
 
 def _read_plan(village_id: int, venue_id: int, request_id: str, code, wanted: dict) -> _Reads:
@@ -821,14 +821,14 @@ def _read_plan(village_id: int, venue_id: int, request_id: str, code, wanted: di
         settings = pipe.run(_SETTINGS_AND_VENUE, {"venue_id": venue_id, "village_id": village_id})
         code_reads = _send_code_reads(pipe, code)
         items = pipe.run(_items_statement(len(wanted)), {**items_params, "venue_id": venue_id})
-        ids = next_ids(pipe)  # sequences are not the lock: drawn before it
+        redemption_id = send_next_redemption_id(pipe)  # a sequence is not the lock
     return _Reads(
         known=known.first() is not None,
         settings=settings.first(),
         holder=code_reads[0].first() if code_reads else None,
         members=code_reads[1].all() if code_reads else [],
         items=items.all(),
-        ids=tuple(ids.first()) if ids is not None else None,
+        redemption_id=redemption_id.scalar() if redemption_id is not None else None,
     )
 
 
@@ -939,7 +939,7 @@ def redeem(
         lambda: _plan(reads, village_id, venue_id, code, wanted, resident_id, pin),
     )
     try:
-        return _write(plan, clerk_id, request_id, fingerprint, reads.ids), True
+        return _write(plan, clerk_id, request_id, fingerprint, reads.redemption_id), True
     except IntegrityError:
         # Only a concurrent twin of this request gets here (the ledger lock serialises the
         # rest): the unique request id refused it, so answer with the one that won.
@@ -967,10 +967,7 @@ _line = RedemptionLine.__table__
 _item = Item.__table__
 _pay_code = PayCode.__table__
 # The locked path's statements, built once (see ledger/services.py).
-_NEXT_IDS = text(
-    "SELECT nextval(pg_get_serial_sequence('redemption', 'id')), "
-    "nextval(pg_get_serial_sequence('ledger_entry', 'id'))"
-)
+_NEXT_REDEMPTION_ID = text("SELECT nextval(pg_get_serial_sequence('redemption', 'id'))")
 _MAX_ID_PLUS_ONE = select(func.coalesce(func.max(_redemption.c.id), 0) + 1)
 _USE_PAY_CODE = (
     update(_pay_code)
@@ -1033,31 +1030,31 @@ _CARD_CHECK = select(Household.card_version, _SPENT_TODAY).where(
 )
 
 
-def next_ids(pipe: Pipe) -> Sent | None:
-    """On PostgreSQL the redemption's and its entry's ids come from their sequences, sent with
-    the locked statements but taken outside the lock (other villages insert at the same time),
-    so nothing under the lock waits for an insert's answer; read them with `.first()`. None on
-    SQLite, where the lock is the database's: max + 1 under it, and the entry's id from its
-    insert."""
-    return pipe.run(_NEXT_IDS) if pipe.postgresql else None
+def send_next_redemption_id(pipe: Pipe) -> Sent | None:
+    """On PostgreSQL a redemption's id comes from its sequence, drawn before the lock (other
+    villages insert at the same time), so nothing under the lock waits for it; read it with
+    `.scalar()`. None on SQLite, where the lock is the database's: max + 1 under it. (A
+    ledger entry's id is never drawn before the lock: drawn under it, a village's entries'
+    ids follow their chain order, which `verify` relies on.)"""
+    return pipe.run(_NEXT_REDEMPTION_ID) if pipe.postgresql else None
 
 
 def next_redemption_id() -> int | None:
     """A redemption id from the sequence on PostgreSQL (before any lock); None on SQLite."""
-    ids = next_ids(Pipe())
-    return None if ids is None else ids.first()[0]
+    sent = send_next_redemption_id(Pipe())
+    return None if sent is None else sent.scalar()
 
 
-def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str, ids) -> Receipt:
+def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str, redemption_id):
     """The locked part. On PostgreSQL a redemption for points is sent whole with its COMMIT
     (`_write_at_once`): the lock is held for one round trip to the server. Whatever it refuses
     - and free meals, SQLite - goes the way that reads each check's answer
     (`_write_checking`), which says why."""
-    if ids is not None and plan.total:
-        receipt = _write_at_once(plan, clerk_id, request_id, fingerprint, ids)
+    if redemption_id is not None and plan.total:
+        receipt = _write_at_once(plan, clerk_id, request_id, fingerprint, redemption_id)
         if receipt is not None:
             return receipt
-    return _write_checking(plan, clerk_id, request_id, fingerprint, ids)
+    return _write_checking(plan, clerk_id, request_id, fingerprint, redemption_id)
 
 
 def _reason(plan: _Plan) -> str:
@@ -1133,14 +1130,13 @@ def _goods_guard(count: int) -> str:
     return _GOODS_GUARDS[count]
 
 
-def _write_at_once(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str, ids):
+def _write_at_once(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str, redemption_id):
     """PostgreSQL: the lock, the pay code's use, the stock, the balance with the card's rules,
     the entry and the redemption, sent with the COMMIT in one pipeline: no answer is read
     under the lock, so it is held for one round trip and the commit. Every check is a condition
     of the balance's UPDATE; if one fails the entry has no balance and the transaction fails
     whole (nothing written): returns None, for `_write_checking` to find out why."""
     total, household = plan.total, plan.household
-    redemption_id, entry_id = ids
     now = utcnow()
     today = rules.local_day(now)
     goods = {line.item_id: line.qty for line in plan.lines if line.goods}
@@ -1194,7 +1190,6 @@ def _write_at_once(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str
         key=f"redemption:{request_id}",
         ref=f"redemption:{redemption_id}",
         at=now,
-        entry_id=entry_id,
         only_active=True,
         guards=tuple(guards),
         condition=" AND ".join(conditions),
@@ -1213,11 +1208,11 @@ def _write_at_once(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str
     ledger.forget_posted(post)
     for item_id in goods:
         ledger.expire_columns(Item, item_id, "stock")
-    balance_after = posted.first()[0]
+    balance_after, entry_id = posted.first()[:2]
     return _receipt(plan, clerk_id, request_id, redemption_id, entry_id, balance_after, now)
 
 
-def _write_checking(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str, ids) -> Receipt:
+def _write_checking(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str, redemption_id):
     """The locked part, each check's answer read: a handful of statements, each a check and a
     write at once, sent together and their answers read once (on PostgreSQL: the lock is held
     for about two round trips to the server and the commit, not one per statement)."""
@@ -1248,10 +1243,8 @@ def _write_checking(plan: _Plan, clerk_id: int, request_id: str, fingerprint: st
             balance = pipe.run(_BALANCE_OF, {"id": household.id})
         # The answers, in the order the rules are told: the code, meals, card, stock, points.
         # (SQLite: no sequences; max + 1 is safe under the database's write lock.)
-        if ids is not None:
-            redemption_id, entry_id = ids
-        else:
-            redemption_id, entry_id = pipe.run(_MAX_ID_PLUS_ONE).scalar(), None
+        if redemption_id is None:
+            redemption_id = pipe.run(_MAX_ID_PLUS_ONE).scalar()
         if used is not None and used.rowcount != 1:
             raise _CodeGone()
         if had is not None:
@@ -1270,7 +1263,6 @@ def _write_checking(plan: _Plan, clerk_id: int, request_id: str, fingerprint: st
                 key=f"redemption:{request_id}",
                 ref=f"redemption:{redemption_id}",
                 at=now,
-                entry_id=entry_id,
             )
             entry_id, balance_after = posted.id, posted.balance_after
         else:

@@ -16,6 +16,7 @@ from app.auth.models import User
 from app.extensions import db
 from app.households.models import Household
 from app.ledger.chain import verify
+from app.ledger.models import LedgerEntry
 from app.store import services
 from app.store.models import Item, PayCode, Redemption
 
@@ -142,6 +143,11 @@ def test_concurrent_redemptions_never_overspend_balance_or_stock(app, live_serve
     assert balances == [0, 10, 20]
 
     assert rows(Redemption.id) == 10
+    # A village's entries' ids follow their chain order (verify finds each household's last
+    # entry by id): an id drawn before the lock could be overtaken by one drawn after it.
+    db.session.rollback()
+    ids = db.session.scalars(select(LedgerEntry.id).order_by(LedgerEntry.seq)).all()
+    assert ids == sorted(ids)
     assert verify() == []
     result = runner.invoke(args=["ledger", "verify"])
     assert result.exit_code == 0, result.output
