@@ -252,11 +252,8 @@ def run_app(url, tmp, villages, workers, connections, duration) -> dict:
             capture_output=True,
             text=True,
         )
-        time.sleep(3)  # let what the warm-up left in flight finish
+        warm = settled(app)  # what the warm-up left in flight (queued at gunicorn) finished
         lock_log.write_text("")
-        with app.app_context():
-            warm = db.session.scalar(select(db.func.count(Redemption.id)))
-            db.session.remove()
         load_before = load()
         postgres = url.startswith("postgresql")  # SQLite works inside the app's processes
         workers_cpu = cpu_seconds(children(proc.pid))
@@ -272,9 +269,8 @@ def run_app(url, tmp, villages, workers, connections, duration) -> dict:
         workers_cpu = cpu_seconds(children(proc.pid)) - workers_cpu
         db_cpu = cpu_seconds(comm="postgres") - db_cpu if postgres else 0.0
         client_cpu = rusage_seconds(resource.getrusage(resource.RUSAGE_CHILDREN), client_cpu)
-        time.sleep(3)
+        after = settled(app)
         with app.app_context():
-            after = db.session.scalar(select(db.func.count(Redemption.id)))
             from app.ledger.chain import verify
 
             problems = [p for v in villages for p in verify(f"bench{villages.index(v)}", full=True)]
@@ -310,6 +306,21 @@ def run_app(url, tmp, villages, workers, connections, duration) -> dict:
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
+
+
+def settled(app) -> int:
+    """The number of redemptions once it has stopped moving: requests wrk sent before it
+    stopped may still wait in gunicorn's queue, and the ledger is verified only after them."""
+    from app.store.models import Redemption
+
+    last, still = -1, 0
+    while still < 4:
+        time.sleep(0.5)
+        with app.app_context():
+            count = db.session.scalar(select(db.func.count(Redemption.id)))
+            db.session.remove()
+        still, last = (still + 1, last) if count == last else (0, count)
+    return last
 
 
 def free_port() -> int:
