@@ -366,8 +366,9 @@ def test_a_connection_the_server_closed_is_replaced_without_a_ping(village):
 def test_meals_go_in_one_go_within_their_limit_and_a_meal_over_it_writes_nothing(
     village, monkeypatch
 ):
-    """The canteen's limits as the statement checks them: per resident, per slot, per day,
-    voided meals not counted; the meal over the limit is refused whole by the statement, the
+    """The canteen's limits as the statement checks them: per resident, per slot, per day (a
+    voided meal not counted: test_store.py's test_voided_meal_does_not_count_towards_the_limit
+    runs through it too); the meal over the limit is refused whole by the statement, the
     checking path says which limit, and the other member of the household eats."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("the one-statement path is PostgreSQL's")
