@@ -27,23 +27,20 @@ def entry_hash(
     created_by_id: int | None,
     created_at: datetime,
 ) -> str:
-    fields = [
-        prev_hash,
-        str(village_id),
-        str(seq),
-        str(household_id),
-        kind,
-        str(points),
-        str(balance_after),
-        reason,
-        ref,
-        key or "",
-        "" if reverses_id is None else str(reverses_id),
-        "" if created_by_id is None else str(created_by_id),
-        created_at.isoformat(timespec="microseconds"),
-    ]
     # A unit separator cannot occur in our text fields, so no two field lists share an encoding.
-    return hashlib.sha256("\x1f".join(fields).encode()).hexdigest()
+    a, b, c = hash_parts(
+        village_id=village_id,
+        household_id=household_id,
+        kind=kind,
+        points=points,
+        reason=reason,
+        ref=ref,
+        key=key,
+        reverses_id=reverses_id,
+        created_by_id=created_by_id,
+        created_at=created_at,
+    )
+    return hashlib.sha256(f"{prev_hash}{a}{seq}{b}{balance_after}{c}".encode()).hexdigest()
 
 
 def hash_parts(

@@ -338,6 +338,10 @@ def test_the_server_hashes_the_same_bytes_as_python():
     a, b, c = hash_parts(**fields)
     prev = "ab" * 32
     joined = (prev + a + "41" + b + "75" + c).encode()
+    # The chain's encoding spelled out: every field, in order, joined by a unit separator.
+    spelled = [prev, "7", "41", "12", "redeem", "-25", "75", fields["reason"], "redemption:3"]
+    spelled += ["redemption:r-1", "", "4", "2026-11-27T12:00:00.000005"]
+    assert joined == "\x1f".join(spelled).encode()
     assert hashlib.sha256(joined).hexdigest() == entry_hash(
         prev_hash=prev, seq=41, balance_after=75, **fields
     )
