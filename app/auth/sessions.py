@@ -7,12 +7,13 @@ cookie); staff sessions end when the browser closes, and on the server after STA
 import hashlib
 import secrets
 from datetime import timedelta
+from typing import NamedTuple
 
-from flask import session
+from flask import g, session
 from flask_login import login_user, logout_user
 from sqlalchemy import bindparam, delete, select
 
-from ..database import transaction, utcnow
+from ..database import Pipe, transaction, utcnow
 from ..extensions import db
 from .models import User, UserSession
 
@@ -56,18 +57,16 @@ def current_hash() -> str | None:
     return _hash(token) if isinstance(token, str) else None
 
 
-# Built once: every request runs it, and building it (with its cache key) cost more than running it.
-_LOAD = (
-    select(User)
-    .join(UserSession, UserSession.user_id == User.id)
-    .where(
-        UserSession.token_hash == bindparam("token_hash"),
-        UserSession.expires_at > bindparam("now"),
-        User.id == bindparam("user_id"),
-        User.session_version == bindparam("version"),
-        User.is_enabled.is_(True),
-    )
+# What makes a browser's session valid (see `load`). Built once: every request runs it, and
+# building a statement (with its cache key) cost more than running it.
+_VALID = (
+    UserSession.token_hash == bindparam("token_hash"),
+    UserSession.expires_at > bindparam("now"),
+    User.id == bindparam("user_id"),
+    User.session_version == bindparam("version"),
+    User.is_enabled.is_(True),
 )
+_LOAD = select(User).join(UserSession, UserSession.user_id == User.id).where(*_VALID)
 
 
 def load(user_id: int, version: int) -> User | None:
@@ -80,6 +79,46 @@ def load(user_id: int, version: int) -> User | None:
     return db.session.execute(
         _LOAD, {"token_hash": token_hash, "now": utcnow(), "user_id": user_id, "version": version}
     ).scalar_one_or_none()
+
+
+class Who(NamedTuple):
+    """Who is signed in, as the counter's API needs it: no ORM object."""
+
+    id: int
+    role: str
+    village_id: int | None
+    venue_id: int | None
+
+
+_WHO = (
+    select(User.id, User.role, User.village_id, User.venue_id)
+    .join(UserSession, UserSession.user_id == User.id)
+    .where(*_VALID)
+)
+
+
+def who() -> Who | None:
+    """The signed-in user of this browser by the same rules as `load` (the session row exists,
+    is the user's and has not expired, the user is enabled and the cookie's session version is
+    the user's), read as four plain values instead of a loaded `User`: the counter's API runs
+    it on every scan, and loading the ORM object cost more than the read. Flask-Login's
+    `current_user` is not loaded (a view that touches it loads it as before)."""
+    if "who" in g:
+        return g.who
+    found = None
+    token_hash = current_hash()
+    uid, _sep, version = str(session.get("_user_id") or "").partition(":")
+    if token_hash is not None and uid.isdigit() and version.isdigit():
+        params = {
+            "token_hash": token_hash,
+            "now": utcnow(),
+            "user_id": int(uid),
+            "version": int(version),
+        }
+        row = Pipe().run(_WHO, params).first()
+        found = Who(*row) if row is not None else None
+    g.who = found
+    return found
 
 
 def end() -> None:

@@ -3,12 +3,11 @@ recorded while the network was down. Same sign-in and CSRF rules as /api/v1/coun
 
 from flask import Blueprint
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from ..errors import InvalidInput
 from ..extensions import csrf
-from ..store.api import _body, counter_api, redemption_json
+from ..store.api import _body, counter_api, me, redemption_json
 from . import services
 
 bp = Blueprint("offline_api", __name__, url_prefix="/api/v1/counter/offline")
@@ -18,7 +17,8 @@ csrf.exempt(bp)  # checked in `counter_api`, after the sign-in check
 @bp.get("")
 @counter_api
 def offline_list():
-    body = services.offline_list(current_user.village_id, current_user.venue_id)
+    clerk = me()
+    body = services.offline_list(clerk.village_id, clerk.venue_id)
     # A page opened from the service worker's cache may hold an old token: the sync uses this.
     body["csrf"] = generate_csrf()
     return body, 200, {"Cache-Control": "no-store"}
@@ -42,10 +42,11 @@ def sync():
     data = _body("code", "lines", "request_id", "resident_id", "receipt_no", "occurred_at", "list")
     if not isinstance(data.get("code"), str):
         raise InvalidInput(_l("code is required: the scanned text, URL or number."))
+    clerk = me()
     synced, created = services.sync(
-        current_user.village_id,
-        current_user.venue_id,
-        current_user.id,
+        clerk.village_id,
+        clerk.venue_id,
+        clerk.id,
         code=data.get("code"),
         lines=data.get("lines"),
         request_id=data.get("request_id"),

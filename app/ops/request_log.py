@@ -37,7 +37,8 @@ def _user_id() -> str:
     for the log line."""
     user = g.get("_login_user")  # where Flask-Login keeps the user it loaded
     if user is None:
-        return "-"
+        who = g.get("who")  # the counter's API reads only who is asking (auth.sessions.who)
+        return str(who.id) if who is not None else "-"
     state = inspect(user, raiseerr=False)
     if state is None or state.identity is None:  # the anonymous user, or not yet saved
         return "-"

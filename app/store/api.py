@@ -7,9 +7,9 @@ from functools import wraps
 from flask import Blueprint, current_app, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from sqlalchemy import select
 
+from ..auth import sessions
 from ..errors import Forbidden, InvalidInput
 from ..extensions import csrf, db
 from ..ledger.queries import stars
@@ -30,25 +30,32 @@ def _unauthorized():
 
 
 def counter_api(view=None, *, venue_required: bool = True):
-    """Signed in as a clerk (or an admin) of a village; with a venue unless told otherwise."""
+    """Signed in as a clerk (or an admin) of a village; with a venue unless told otherwise.
+    The view reads who is asking from `me()`."""
 
     def decorator(fn):
         @wraps(fn)
         def wrapped(*args, **kwargs):
-            if not current_user.is_authenticated:
+            who = sessions.who()
+            if who is None:
                 return _unauthorized()
             if request.method == "POST" and current_app.config.get("WTF_CSRF_ENABLED", True):
                 # After the sign-in check, so a signed-out client learns 401 first.
                 csrf.protect()
-            if current_user.role not in COUNTER_ROLES or current_user.village_id is None:
+            if who.role not in COUNTER_ROLES or who.village_id is None:
                 raise Forbidden()
-            if venue_required and current_user.venue_id is None:
+            if venue_required and who.venue_id is None:
                 raise NoVenue()
             return fn(*args, **kwargs)
 
         return wrapped
 
     return decorator(view) if view else decorator
+
+
+def me() -> sessions.Who:
+    """The clerk (or admin) asking, as `counter_api` found them."""
+    return sessions.who()
 
 
 def _body(*fields: str, required: bool = True) -> dict:
@@ -146,7 +153,7 @@ def _venue_items() -> list[Item]:
     return list(
         db.session.scalars(
             select(Item)
-            .where(Item.venue_id == current_user.venue_id, Item.active.is_(True))
+            .where(Item.venue_id == me().venue_id, Item.active.is_(True))
             .order_by(Item.slot.is_not(None), Item.id)
         )
     )
@@ -164,7 +171,8 @@ def lookup():
     code = _body("code").get("code")
     if not isinstance(code, str) or not code.strip():
         raise InvalidInput(_l("code is required: the scanned text, URL or number."))
-    scan = services.lookup(current_user.village_id, current_user.venue_id, current_user.id, code)
+    clerk = me()
+    scan = services.lookup(clerk.village_id, clerk.venue_id, clerk.id, code)
     return scan_json(scan, _venue_items())
 
 
@@ -178,10 +186,11 @@ def create_redemption():
     pin = data.get("pin")
     if pin is not None and not isinstance(pin, str):
         raise InvalidInput(_l("The PIN is 4 digits."))
+    clerk = me()
     redemption, created = services.redeem(
-        current_user.village_id,
-        current_user.venue_id,
-        current_user.id,
+        clerk.village_id,
+        clerk.venue_id,
+        clerk.id,
         code,
         data.get("lines"),
         data.get("request_id"),
@@ -198,15 +207,16 @@ def void_redemption(redemption_id: int):
     reason = _body("reason", required=False).get("reason", "")
     if not isinstance(reason, str):
         raise InvalidInput(_l("reason must be a text."))
-    admin = current_user.role == "village_admin"
-    if not admin and current_user.venue_id is None:
+    clerk = me()
+    admin = clerk.role == "village_admin"
+    if not admin and clerk.venue_id is None:
         raise NoVenue()
     voided = services.void(
-        current_user.village_id,
+        clerk.village_id,
         redemption_id,
-        current_user.id,
+        clerk.id,
         admin=admin,
-        venue_id=current_user.venue_id,
+        venue_id=clerk.venue_id,
         reason=reason,
     )
     body = redemption_json(voided.receipt)

@@ -192,6 +192,39 @@ def test_meal_limit_is_409(client, store, household):
     assert resp.status_code == 409 and resp.get_json()["error"] == "meal_limit"
 
 
+def test_the_counter_api_ends_with_the_session(client, store, household):
+    """The counter's API reads who is signed in without Flask-Login's `User` (`sessions.who`),
+    by the same rules: a session signed out elsewhere, expired, of a disabled login or from
+    before a password reset is 401, and a scan with it writes nothing."""
+    from sqlalchemy import delete, update
+
+    from app.auth.models import UserSession
+    from app.database import transaction
+
+    body = redeem_body(card_code(household), store.rice)
+    cases = {
+        "signed out elsewhere": lambda: delete(UserSession),
+        "expired": lambda: update(UserSession).values(expires_at=services.utcnow()),
+        "disabled": lambda: update(User).where(User.id == store.clerk).values(is_enabled=False),
+        "password reset": lambda: (
+            update(User)
+            .where(User.id == store.clerk)
+            .values(session_version=User.session_version + 1)
+        ),
+    }
+    for case, change in cases.items():
+        with transaction():
+            db.session.execute(update(User).values(is_enabled=True, session_version=1))
+        api = Api(client, sign_in(client, store.clerk))
+        assert api.get("/counter/items").status_code == 200, case
+        with transaction():
+            db.session.execute(change())
+        before = count(Redemption)
+        assert api.get("/counter/items").status_code == 401, case
+        assert api.post("/counter/redemptions", body).status_code == 401, case
+        assert count(Redemption) == before, case
+
+
 def test_who_may_use_the_counter_api(client, store, household, login_as):
     body = redeem_body(card_code(household), store.rice)
     assert client.get("/api/v1/counter/items").status_code == 401
