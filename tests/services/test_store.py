@@ -167,6 +167,30 @@ def test_redeem_by_pay_code_lowers_balance_and_stock_in_one_go(store, family):
     assert verify() == []
 
 
+def test_redemptions_in_one_session_lock_the_head_anew_each_time(app, store, family):
+    """Two redemptions in one session (one request may make several), a posting from another
+    connection between them: the second reads the head again under its own lock (a head kept
+    from the first would chain the entry to a stale hash and seq)."""
+    from app.ledger.services import deduct
+
+    h, r = family
+    first, _ = buy(store, card_code(h), [{"item_id": store.oil, "qty": 1}])
+    with app.app_context():  # another session, another connection
+        deduct(store.village_id, h, 1, "elsewhere", None)
+        db.session.remove()
+    second, _ = buy(store, card_code(h), [{"item_id": store.oil, "qty": 1}])
+    entries = db.session.scalars(
+        select(LedgerEntry)
+        .where(LedgerEntry.village_id == store.village_id)
+        .order_by(LedgerEntry.seq)
+    ).all()
+    assert [e.id for e in entries][-3:] == [first.entry_id, entries[-2].id, second.entry_id]
+    assert entries[-2].reason == "elsewhere"
+    assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+    assert second.balance_after == first.balance_after - 1 - 5
+    assert verify(full=True) == []
+
+
 def test_the_whole_batch_is_checked_against_the_balance(store, village):
     h = factories.household(village, opening=24)
     r = resident_of(h.id)
