@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, func, insert, or_, select, text, update
+from sqlalchemy import Integer, Text, bindparam, cast, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from werkzeug.security import check_password_hash
@@ -774,8 +774,13 @@ class _Plan:
         return sum(line.points * line.qty for line in self.lines)
 
 
+# As plain values (an integer, the JSON's text), so the row needs no SQLAlchemy conversion and
+# goes straight from the driver (`Pipe`); `_settings` turns them back.
 _SETTINGS_AND_VENUE = select(
-    Village.card_pin_required, Village.meal_age_tiers, Village.card_daily_cap, Venue.name
+    cast(Village.card_pin_required, Integer),
+    cast(Village.meal_age_tiers, Text),
+    Village.card_daily_cap,
+    Venue.name,
 ).where(
     Venue.id == bindparam("venue_id"),
     Venue.village_id == Village.id,
@@ -839,7 +844,8 @@ def _plan(
     known already."""
     if reads.settings is None:
         raise NotFound()
-    pin_required, tiers, daily_cap, venue_name = reads.settings
+    pin_required, tiers_text, daily_cap, venue_name = reads.settings
+    pin_required, tiers = bool(pin_required), json.loads(tiers_text)
     scan = _scan_of(village_id, code, reads.holder, reads.members, utcnow())
     household = scan.household
     if scan.source == "card":
