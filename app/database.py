@@ -162,7 +162,9 @@ def _start_writing(pipelined: bool):
     connection for a pipelined transaction on PostgreSQL, else None.
 
     SQLite: drop the read snapshot the request holds (e.g. from loading current_user), so the
-    transaction starts with BEGIN IMMEDIATE. PostgreSQL: reads ran in autocommit (see
+    transaction starts with BEGIN IMMEDIATE. A pipelined one (nothing pending in the session)
+    ends it on the driver and gets the driver's connection back, to send its own BEGIN
+    IMMEDIATE and COMMIT inside the session's transaction. PostgreSQL: reads ran in autocommit (see
     `configure_engine`), so there is no snapshot to drop: the same connection leaves autocommit
     and its next statement begins the transaction (a pipelined one sends its own BEGIN and
     stays in autocommit); no connection goes back to the pool and comes out again (a ping), no

@@ -12,6 +12,7 @@ shape of transaction written directly against the database (lock the village, co
 updates of balance and stock, insert the redemption, its line and the ledger row, move the head):
 Python's sqlite3 with WAL and synchronous=FULL, or pgbench with 8 clients on one village row. The
 ledger lock's hold time is read from the app's LEDGER_LOCK_LOG. The machine's load is printed.
+BENCH_GUNICORN adds options to gunicorn's command (e.g. "-k gthread --threads 4").
 """
 
 import argparse
@@ -223,7 +224,9 @@ def run_app(url, tmp, villages, workers, connections, duration) -> dict:
     log = open(tmp / f"gunicorn-{workers}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}"]
-        + ["--timeout", "120", "wsgi:app"],
+        + ["--timeout", "120"]
+        + os.environ.get("BENCH_GUNICORN", "").split()
+        + ["wsgi:app"],
         cwd=ROOT,
         env=env,
         stdout=log,
