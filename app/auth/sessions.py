@@ -108,7 +108,7 @@ def who() -> Who | None:
     found = None
     token_hash = current_hash()
     uid, _sep, version = str(session.get("_user_id") or "").partition(":")
-    if token_hash is not None and uid.isdigit() and version.isdigit():
+    if token_hash is not None and (uid + version).isascii() and uid.isdigit() and version.isdigit():
         params = {
             "token_hash": token_hash,
             "now": utcnow(),
