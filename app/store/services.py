@@ -1063,6 +1063,19 @@ def _write(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str, redemp
     return _write_checking(plan, clerk_id, request_id, fingerprint, redemption_id)
 
 
+def _entry_fields(plan: _Plan, clerk_id: int, request_id: str, redemption_id: int, now) -> dict:
+    """What a redemption's ledger entry says, the same on both ways of writing it: its
+    idempotency key (the request) and its reference (the redemption)."""
+    return dict(
+        kind="redeem",
+        reason=_reason(plan),
+        actor_id=clerk_id,
+        key=f"redemption:{request_id}",
+        ref=f"redemption:{redemption_id}",
+        at=now,
+    )
+
+
 def _reason(plan: _Plan) -> str:
     return f"{plan.venue}: " + "、".join(f"{line.name}×{line.qty}" for line in plan.lines)
 
@@ -1190,12 +1203,7 @@ def _write_at_once(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str
         plan.village_id,
         household.id,
         -total,
-        "redeem",
-        reason=_reason(plan),
-        actor_id=clerk_id,
-        key=f"redemption:{request_id}",
-        ref=f"redemption:{redemption_id}",
-        at=now,
+        **_entry_fields(plan, clerk_id, request_id, redemption_id, now),
         only_active=True,
         guards=tuple(guards),
         condition=" AND ".join(conditions),
@@ -1263,12 +1271,7 @@ def _write_checking(plan: _Plan, clerk_id: int, request_id: str, fingerprint: st
             posted = ledger.end_post(
                 pipe,
                 pending,
-                "redeem",
-                reason=_reason(plan),
-                actor_id=clerk_id,
-                key=f"redemption:{request_id}",
-                ref=f"redemption:{redemption_id}",
-                at=now,
+                **_entry_fields(plan, clerk_id, request_id, redemption_id, now),
             )
             entry_id, balance_after = posted.id, posted.balance_after
         else:
