@@ -38,9 +38,17 @@ def lock_log_on() -> bool:
     return bool(has_app_context() and current_app.config.get("LEDGER_LOCK_LOG"))
 
 
-def report_lock_hold(village_id: int, sent_ms: float, granted_ms: float | None) -> None:
+# session.info: when the database let the transaction's locks go (SQLite: its COMMIT
+# returned), if before the session's transaction ended.
+RELEASED = "locks_released_ms"
+
+
+def report_lock_hold(
+    village_id: int, sent_ms: float, granted_ms: float | None, until_ms: float | None = None
+) -> None:
     """How long a transaction held a village's ledger lock, appended to LEDGER_LOCK_LOG when it
-    is set (the counter benchmark reads it); nothing otherwise. Two figures, in ms until now:
+    is set (the counter benchmark reads it); nothing otherwise. Two figures, in ms until now
+    (or `until_ms`, when the lock went with the COMMIT before the session's end):
     from the moment the lock was sent, and from the moment it was granted. On SQLite the
     statement runs when sent, so both are the hold. On PostgreSQL the lock statement is
     pipelined: the first counts the wait for the lock too; the second starts at the server's
@@ -48,7 +56,7 @@ def report_lock_hold(village_id: int, sent_ms: float, granted_ms: float | None) 
     plus the commit's way back to the app."""
     path = current_app.config.get("LEDGER_LOCK_LOG") if has_app_context() else None
     if path:
-        now = monotonic_ms()
+        now = monotonic_ms() if until_ms is None else until_ms
         granted = now - granted_ms if granted_ms is not None else now - sent_ms
         with open(path, "a") as f:
             f.write(f"{village_id} {now - sent_ms:.3f} {granted:.3f}\n")
@@ -130,6 +138,12 @@ def transaction(*, pipelined: bool = False) -> Iterator:
                 session.flush()
             with _sqlite_errors("COMMIT"):
                 raw.commit()
+            # The database's lock is gone with the COMMIT: the next writer may go on while
+            # SQLAlchemy ends the session's transaction (and the hold is reported).
+            session.info[RELEASED] = monotonic_ms()
+            if writer is not None:
+                writer.release()
+                writer = None
             session.commit()  # the database has committed: this only ends the session's
         else:
             # BEGIN and COMMIT are sent as statements of the pipeline (psycopg's own would

@@ -31,7 +31,16 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from ..database import Pipe, Sent, lock_log_on, monotonic_ms, transaction, utcnow
+from ..database import (
+    RELEASED,
+    Pipe,
+    Sent,
+    lock_log_on,
+    monotonic_ms,
+    report_lock_hold,
+    transaction,
+    utcnow,
+)
 from ..errors import AlreadyReversed, HouseholdArchived, InsufficientPoints, InvalidInput, NotFound
 from ..extensions import db
 from ..households.models import Household
@@ -165,11 +174,10 @@ def lock_village(village_id: int) -> Village:
 def _forget_heads(session, transaction) -> None:
     if transaction.parent is None:  # the outermost transaction: its locks are gone
         heads = session.info.pop(_HEADS, None)
+        released = session.info.pop(RELEASED, None)
         if heads:
-            from ..database import report_lock_hold
-
             for village_id, head in heads.items():
-                report_lock_hold(village_id, head[2], _granted_ms(head))
+                report_lock_hold(village_id, head[2], _granted_ms(head), released)
 
 
 def _granted_ms(head: list) -> float | None:
