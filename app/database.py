@@ -311,8 +311,42 @@ class _Prepared:
             entry[3]._cached_result_processor(dialect, None) is None
             for entry in compiled._result_columns
         )
+        # What SQLAlchemy's construct_params does on each call, worked out once: which bound
+        # names take the caller's parameters, which keep the statement's own values (a literal
+        # in a condition), and which of them the dialect turns into what the driver takes.
+        # Only for plain parameters; anything else (expanding IN lists, values computed at
+        # execution) goes through construct_params.
+        self.given: list[tuple[str, str]] | None = []
+        self.fixed: dict = {}
+        for bind, name in compiled.bind_names.items():
+            if bind.expanding or bind.literal_execute or bind.callable is not None:
+                self.given = None
+                break
+            if bind.key in keys:
+                self.given.append((name, bind.key))
+            elif name in keys:
+                self.given.append((name, name))
+            else:
+                self.fixed[name] = bind.value
+        if self.given is not None:
+            for name, process in self.processors.items():
+                if self.fixed.get(name) is not None:
+                    self.fixed[name] = process(self.fixed[name])
+            filled = {name for name, _key in self.given} | {name for name, _d in self.defaults}
+            self.to_process = [(n, p) for n, p in self.processors.items() if n in filled]
 
     def values(self, params: dict) -> dict:
+        if self.given is not None:
+            values = dict(self.fixed)
+            for name, key in self.given:
+                values[name] = params[key]
+            for name, default in self.defaults:
+                if name not in params:
+                    values[name] = default.arg if default.is_scalar else default.arg(None)
+            for name, process in self.to_process:
+                if values.get(name) is not None:
+                    values[name] = process(values[name])
+            return values
         values = self.compiled.construct_params(params, _check=False)
         for name, default in self.defaults:
             if name not in params:

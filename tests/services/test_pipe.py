@@ -138,6 +138,39 @@ def test_rows_come_back_as_sqlalchemy_would_give_them(village):
     assert total.scalar() == 0 and total.rowcount in (-1, 1)
 
 
+def test_the_values_sent_are_sqlalchemys_own(village):
+    """The parameters worked out once per statement are those SQLAlchemy's construct_params
+    gives on every call: the caller's, the statement's own literals (`status == 'active'`), the
+    models' defaults and the dialect's conversions (a datetime as SQLite's text)."""
+    from app.database import _Prepared
+
+    now = utcnow()
+    statements = [
+        (_INSERT_REDEMPTION, {"id": 9, "created_at": now, "day": now.date(), "total": 3}),
+        (
+            update(Household)
+            .where(Household.id == bindparam("h"), Household.status == "active")
+            .values(balance=Household.balance + bindparam("p"))
+            .returning(Household.balance),
+            {"h": 4, "p": -2},
+        ),
+        (select(Redemption.id).where(Redemption.created_at > bindparam("at")), {"at": now}),
+    ]
+    dialect = db.session.get_bind().dialect
+    for statement, params in statements:
+        prepared = _Prepared(statement, dialect, sorted(params))
+        assert prepared.given is not None  # the worked-out way, not construct_params
+        expected = prepared.compiled.construct_params(params, _check=False)
+        got = prepared.values(params)
+        for name, _default in prepared.defaults:  # a default's own value (a fresh timestamp)
+            expected[name] = got[name]
+        for name, process in prepared.processors.items():
+            if expected.get(name) is not None and name not in dict(prepared.defaults):
+                expected[name] = process(expected[name])
+        assert got == expected
+    assert "active" in _Prepared(statements[1][0], dialect, ["h", "p"]).fixed.values()
+
+
 def _exchanges(work) -> list[str]:
     """What the session's connection sends while `work()` runs: libpq's trace of the messages
     (PostgreSQL only), as 'Query BEGIN', 'Parse ...' lines."""
