@@ -3,6 +3,7 @@ database, cookie flags and CSRF on sign-out."""
 
 import re
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -377,6 +378,39 @@ def test_a_cookie_copied_before_sign_out_opens_nothing_after(app, client, admin)
     thief.set_cookie("session", copied)
     resp = thief.get("/admin/settings")
     assert resp.status_code == 302 and location_path(resp) == "/login"
+
+
+def test_a_cookie_checked_once_is_still_checked_for_age_change_and_key(
+    app, client, admin, monkeypatch
+):
+    """The session cookie's signature is checked once per process and remembered: a second
+    request with the same cookie is signed in without checking again, but the cookie still
+    expires on time, a copy changed by one byte is checked (and refused), and a new secret
+    key refuses the cookie unless the old one is kept as a fallback."""
+    import app.security as security
+
+    sign_in(client, "wang.admin")
+    assert client.get("/admin/settings").status_code == 200  # checked, remembered
+    assert client.get("/admin/settings").status_code == 200  # remembered
+    cookie = _session_cookie(client)
+
+    changed = app.test_client()
+    changed.set_cookie("session", cookie[:-2] + ("A" if cookie[-2] != "A" else "B") + cookie[-1])
+    assert changed.get("/admin/settings").status_code == 302
+
+    later = time.time() + app.permanent_session_lifetime.total_seconds() + 5
+    monkeypatch.setattr(security.time, "time", lambda: later)
+    assert client.get("/admin/settings").status_code == 302  # expired, though remembered
+    monkeypatch.undo()
+    client.set_cookie("session", cookie)
+    assert client.get("/admin/settings").status_code == 200
+
+    old = app.secret_key
+    app.secret_key = "a-new-secret-key-for-this-test"
+    assert client.get("/admin/settings").status_code == 302
+    app.config["SECRET_KEY_FALLBACKS"] = [old]
+    client.set_cookie("session", cookie)
+    assert client.get("/admin/settings").status_code == 200
 
 
 def test_a_reset_or_disabled_login_ends_every_session(app, client, admin, village):
