@@ -248,6 +248,25 @@ def test_post_without_the_csrf_header_is_refused(client, store, household):
     assert resp.status_code == 400 and count(Redemption) == 0
 
 
+def test_a_remembered_csrf_token_is_still_this_sessions_own(app, client, store, household):
+    """A token checked once is remembered, but it opens only its own session: the same token
+    in another browser's session, or changed by one byte, is refused and writes nothing."""
+    api = Api(client, sign_in(client, store.clerk))
+    code = card_code(household)
+    assert api.post("/counter/redemptions", redeem_body(code, store.rice)).status_code == 201
+    assert api.post("/counter/redemptions", redeem_body(code, store.rice)).status_code == 201
+    before = count(Redemption)
+    changed = api.token[:-2] + ("A" if api.token[-2] != "A" else "B") + api.token[-1]
+    resp = Api(client, changed).post("/counter/redemptions", redeem_body(code, store.rice))
+    assert resp.status_code == 400
+    other = app.test_client()
+    sign_in(other, store.clerk)  # the same clerk on another counter: its own session
+    stolen = Api(other, api.token)
+    assert stolen.post("/counter/redemptions", redeem_body(code, store.rice)).status_code == 400
+    assert count(Redemption) == before
+    assert api.post("/counter/redemptions", redeem_body(code, store.rice)).status_code == 201
+
+
 def test_clerk_of_another_venue_cannot_void_and_void_twice_is_409(client, store, household):
     api = Api(client, sign_in(client, store.clerk))
     red = api.post(
