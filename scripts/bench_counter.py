@@ -11,7 +11,9 @@ else was recorded) and the ledger verified. Beside it, in the same run, the raw 
 shape of transaction written directly against the database (lock the village, conditional
 updates of balance and stock, insert the redemption, its line and the ledger row, move the head):
 Python's sqlite3 with WAL and synchronous=FULL, or pgbench with 8 clients on one village row. The
-ledger lock's hold time is read from the app's LEDGER_LOCK_LOG. The machine's load is printed.
+ledger lock's hold time is read from the app's LEDGER_LOCK_LOG; on SQLite the raw loop's own
+hold (BEGIN IMMEDIATE to the COMMIT's return, the disk's fsync included) is printed beside it,
+the floor for the app's. The machine's load is printed.
 BENCH_GUNICORN adds options to gunicorn's command (e.g. "-k gthread --threads 4").
 """
 
@@ -354,9 +356,11 @@ def raw_sqlite(path: str, village: dict, duration: float) -> float:
     venue = venue.fetchone()[0]
     item = village["items"][2]
     n, end, cpu = 0, time.perf_counter() + duration, time.process_time()
+    holds = []  # BEGIN IMMEDIATE to COMMIT's return: the database's own lock hold, in ms
     while time.perf_counter() < end:
         hid = households[n % len(households)]
         n += 1
+        began = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         seq, head = conn.execute(
             "SELECT ledger_seq, ledger_head FROM village WHERE id=?", (vid,)
@@ -387,9 +391,11 @@ def raw_sqlite(path: str, village: dict, duration: float) -> float:
             "UPDATE village SET ledger_seq=?, ledger_head=? WHERE id=?", (seq + 1, f"{n:064d}", vid)
         )
         conn.execute("COMMIT")
+        holds.append((time.perf_counter() - began) * 1000)
     cpu = time.process_time() - cpu
     conn.close()
-    return n / duration, cpu_line(n, 0, cpu, 0, "client")
+    held = f"; lock held p50 {percentile(holds, 50):.2f} ms, p99 {percentile(holds, 99):.2f} ms"
+    return n / duration, cpu_line(n, 0, cpu, 0, "client") + held
 
 
 PGBENCH = """\\set h random(1, {n})
