@@ -5,15 +5,17 @@
     .venv/bin/python scripts/bench_counter.py --database-url ... --villages 20 --workers 2,4
 
 For each worker count: gunicorn serving the app, wrk (Debian's package) with `--connections`
-clients posting redemptions as fast as they are answered, every request a different household's
-card and a new request id; then the counts are checked (every 201 is one redemption, nothing
-else was recorded) and the ledger verified. Beside it, in the same run, the raw rate of the same
-shape of transaction written directly against the database (lock the village, conditional
-updates of balance and stock, insert the redemption, its line and the ledger row, move the head):
-Python's sqlite3 with WAL and synchronous=FULL, or pgbench with 8 clients on one village row. The
-ledger lock's hold time is read from the app's LEDGER_LOCK_LOG; on SQLite the raw loop's own
-hold (BEGIN IMMEDIATE to the COMMIT's return, the disk's fsync included) is printed beside it,
-the floor for the app's. The machine's load is printed.
+clients posting redemptions as fast as they are answered (or, with `--think MS`, each waiting MS
+milliseconds after an answer, as a clerk hands over the goods: the latency of a counter that is not
+saturated), every request a different household's card and a new request id; then the counts are
+checked (every 201 is one redemption, nothing else was recorded) and the ledger verified. Beside
+it, in the same run, the raw rate of the same shape of transaction written directly against the
+database (lock the village, conditional updates of balance and stock, insert the redemption, its
+line and the ledger row, move the head): Python's sqlite3 with WAL and synchronous=FULL, or pgbench
+with 8 clients on one village row. The ledger lock's hold time is read from the app's
+LEDGER_LOCK_LOG; on SQLite the raw loop's own hold (BEGIN IMMEDIATE to the COMMIT's return, the
+disk's fsync included) is printed beside it, the floor for the app's. The machine's load is
+printed.
 BENCH_GUNICORN adds options to gunicorn's command (e.g. "-k gthread --threads 4").
 """
 
@@ -170,6 +172,9 @@ function request()
      ["User-Agent"] = "%(agent)s"},
     body)
 end
+function delay()
+  return %(think)d
+end
 function response(status, headers, body)
   if status ~= 201 and not printed then
     printed = true
@@ -210,7 +215,7 @@ def lua_table(villages: list[dict]) -> str:
     return "return {" + ",".join(parts) + "}"
 
 
-def run_app(url, tmp, villages, workers, connections, duration) -> dict:
+def run_app(url, tmp, villages, workers, connections, duration, think=0) -> dict:
     from app.store.models import Redemption
 
     port = free_port()
@@ -246,7 +251,7 @@ def run_app(url, tmp, villages, workers, connections, duration) -> dict:
         data = tmp / "villages.lua"
         data.write_text(lua_table(villages))
         script = tmp / "redeem.lua"
-        script.write_text(LUA % {"data": data, "agent": AGENT})
+        script.write_text(LUA % {"data": data, "agent": AGENT, "think": think})
         app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET})
         with app.app_context():
             before = db.session.scalar(select(db.func.count(Redemption.id)))
@@ -467,6 +472,12 @@ def main():
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--villages", type=int, default=1)
     parser.add_argument("--households", type=int, default=2000)
+    parser.add_argument(
+        "--think",
+        type=int,
+        default=0,
+        help="ms each connection waits after an answer before its next request (0: none)",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("needs wrk: apt-get install wrk")
@@ -487,18 +498,20 @@ def main():
             raw_name = "sqlite3, WAL, synchronous=FULL, one writer"
         print(f"raw {raw_name}: {raw:.0f} tx/s; {raw_cpu} ({load()})")
         for workers in [int(w) for w in args.workers.split(",")]:
-            r = run_app(url, tmp, villages, workers, args.connections, args.duration)
+            r = run_app(url, tmp, villages, workers, args.connections, args.duration, args.think)
             if schema:  # pipelined: the lock is granted some time after it was sent
                 held = (
                     f"ledger lock held p50 {r['lock_granted_p50']:.2f} ms, p99 "
-                    f"{r['lock_granted_p99']:.2f} ms from its grant (the server's clock), "
-                    f"p50 {r['lock_p50']:.2f} ms, p99 {r['lock_p99']:.2f} ms from its sending "
-                    f"(counts the wait for it)"
+                    f"{r['lock_granted_p99']:.2f} ms on the server's clock (its grant to the "
+                    f"COMMIT's end), p50 {r['lock_p50']:.2f} ms, p99 {r['lock_p99']:.2f} ms "
+                    f"from its sending to the answers back in the app (counts the wait for it)"
                 )
             else:
                 held = f"ledger lock held p50 {r['lock_p50']:.2f} ms, p99 {r['lock_p99']:.2f} ms"
             print(
-                f"app, gunicorn -w {workers}, {args.connections} connections: {r['rps']:.0f} "
+                f"app, gunicorn -w {workers}, {args.connections} connections"
+                + (f" each waiting {args.think} ms after an answer" if args.think else "")
+                + f": {r['rps']:.0f} "
                 f"redemptions/s = {r['rps'] / raw:.2f} x raw; p50 {r['p50']:.1f} ms, "
                 f"p90 {r['p90']:.1f} ms, p99 {r['p99']:.1f} ms; {held} over {r['locks']} locks; "
                 f"{r['sent']} sent, {r['failed']} refused, {r['recorded']} recorded; "
