@@ -41,23 +41,33 @@ def lock_log_on() -> bool:
 # session.info: when the database let the transaction's locks go (SQLite: its COMMIT
 # returned), if before the session's transaction ended.
 RELEASED = "locks_released_ms"
+# session.info, PostgreSQL while the hold is logged: the server's clock read by the statement
+# sent after the COMMIT, which runs once the COMMIT (and its WAL flush) let the locks go.
+RELEASED_SERVER = "locks_released_server_clock"
 
 
 def report_lock_hold(
-    village_id: int, sent_ms: float, granted_ms: float | None, until_ms: float | None = None
+    village_id: int,
+    sent_ms: float,
+    granted_ms: float | None,
+    until_ms: float | None = None,
+    server_hold_ms: float | None = None,
 ) -> None:
     """How long a transaction held a village's ledger lock, appended to LEDGER_LOCK_LOG when it
     is set (the counter benchmark reads it); nothing otherwise. Two figures, in ms until now
     (or `until_ms`, when the lock went with the COMMIT before the session's end):
     from the moment the lock was sent, and from the moment it was granted. On SQLite the
     statement runs when sent, so both are the hold. On PostgreSQL the lock statement is
-    pipelined: the first counts the wait for the lock too; the second starts at the server's
-    clock read by the statement after it (while logged), so it is the hold as the server saw it
-    plus the commit's way back to the app."""
+    pipelined: the first counts the wait for the lock and the answers' way back to the app;
+    the second is `server_hold_ms`, the hold on the server's own clock (read by a statement
+    just after the lock and one just after the COMMIT, while logged)."""
     path = current_app.config.get("LEDGER_LOCK_LOG") if has_app_context() else None
     if path:
         now = monotonic_ms() if until_ms is None else until_ms
-        granted = now - granted_ms if granted_ms is not None else now - sent_ms
+        if server_hold_ms is not None:
+            granted = server_hold_ms
+        else:
+            granted = now - granted_ms if granted_ms is not None else now - sent_ms
         with open(path, "a") as f:
             f.write(f"{village_id} {now - sent_ms:.3f} {granted:.3f}\n")
 
@@ -157,6 +167,10 @@ def transaction(*, pipelined: bool = False) -> Iterator:
                     if session.new or session.dirty or session.deleted:
                         session.flush()  # inside the transaction, not after it
                     raw.execute("COMMIT", prepare=False)
+                    if lock_log_on():  # measuring: when the COMMIT let the locks go
+                        session.info[RELEASED_SERVER] = raw.execute(
+                            "SELECT clock_timestamp()", prepare=False
+                        )
                 finally:
                     _pipeline.reset(t_pipe)
             db.session.commit()  # the server has committed: this only ends the session's

@@ -21,6 +21,7 @@ the entry, so its transaction is sent whole with the COMMIT and no answer is awa
 lock.
 """
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from ..database import (
     RELEASED,
+    RELEASED_SERVER,
     Pipe,
     Sent,
     lock_log_on,
@@ -58,6 +60,8 @@ _HEADS = "ledger_heads"  # session.info: {village_id: [seq, hash, locked_at_ms, 
 _entry = LedgerEntry.__table__
 _household = Household.__table__
 _village = Village.__table__
+
+logger = logging.getLogger(__name__)
 
 
 def local_year(at: datetime) -> int:
@@ -175,20 +179,37 @@ def _forget_heads(session, transaction) -> None:
     if transaction.parent is None:  # the outermost transaction: its locks are gone
         heads = session.info.pop(_HEADS, None)
         released = session.info.pop(RELEASED, None)
-        if heads:
-            for village_id, head in heads.items():
-                report_lock_hold(village_id, head[2], _granted_ms(head), released)
+        released_server = _server_clock(session.info.pop(RELEASED_SERVER, None))
+        for village_id, head in (heads or {}).items():
+            try:
+                granted_server = _server_clock(head[5])
+                held = None
+                if granted_server is not None and released_server is not None:
+                    held = (released_server - granted_server).total_seconds() * 1000
+                report_lock_hold(
+                    village_id, head[2], _granted_ms(head, granted_server), released, held
+                )
+            except Exception:  # noqa: BLE001 - measuring must never be what fails a request
+                logger.exception("ledger lock hold not logged")
 
 
-def _granted_ms(head: list) -> float | None:
+def _server_clock(sent) -> datetime | None:
+    """The server's clock read by a `SELECT clock_timestamp()` sent while the hold is logged
+    (PostgreSQL); None when nothing was sent or the transaction failed before it ran."""
+    if sent is None:
+        return None
+    try:
+        row = sent.fetchone() if hasattr(sent, "fetchone") else (sent.first() or None)
+    except Exception:  # noqa: BLE001 - an aborted transaction: nothing to report
+        return None
+    return row[0] if row else None
+
+
+def _granted_ms(head: list, granted_server: datetime | None) -> float | None:
     """When the lock was granted, on our monotonic clock: from the server's clock read just
     after it (PostgreSQL, while logged), else when its answer was read (None: never read)."""
-    if head[5] is not None:
-        try:
-            server = head[5].scalar()
-        except Exception:  # noqa: BLE001 - an aborted transaction: nothing to report
-            return head[4]
-        return monotonic_ms() - (time.time() - server.timestamp()) * 1000
+    if granted_server is not None:
+        return monotonic_ms() - (time.time() - granted_server.timestamp()) * 1000
     return head[4]
 
 

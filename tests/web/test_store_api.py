@@ -364,3 +364,32 @@ def test_openapi_document_describes_the_counter_api(client):
     statuses = set(paths["/api/v1/counter/redemptions"]["post"]["responses"])
     assert {"201", "403", "404", "409", "410", "422"} <= statuses
     assert doc["components"]["securitySchemes"]["csrf"]["name"] == "X-CSRFToken"
+
+
+def test_the_ledger_lock_log_measures_without_changing_an_answer(
+    app, api, store, household, tmp_path
+):
+    """LEDGER_LOCK_LOG (the counter benchmark's) writes one line per ledger lock: the village,
+    the hold from sending the lock and the hold from its grant (on PostgreSQL both ends read on
+    the server's clock). Measuring must never change what the clerk is told: a redemption the
+    database refuses is still a 409, not a 500."""
+    log = tmp_path / "locks.log"
+    app.config["LEDGER_LOCK_LOG"] = str(log)
+    try:
+        code = card_code(household)
+        ok = api.post("/counter/redemptions", redeem_body(code, store.rice, 2))
+        assert ok.status_code == 201, ok.get_json()
+        lines = [{"item_id": store.rice, "qty": 5}, {"item_id": store.oil, "qty": 11}]
+        refused = api.post(
+            "/counter/redemptions", {**redeem_body(code, store.rice), "lines": lines}
+        )
+        assert refused.status_code == 409 and refused.get_json()["error"] == "insufficient_points"
+    finally:
+        app.config["LEDGER_LOCK_LOG"] = ""
+    lines = [line.split() for line in log.read_text().splitlines()]
+    assert lines and all(len(f) == 3 and f[0] == str(store.village_id) for f in lines)
+    held = [(float(f[1]), float(f[2])) for f in lines]
+    assert all(
+        0 < from_grant < 10_000 and 0 < from_sending < 10_000 for from_sending, from_grant in held
+    )
+    assert count(Redemption) == 1
