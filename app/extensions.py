@@ -1,6 +1,7 @@
 """Bare extension objects; create_app binds them to the app."""
 
 import hmac
+import re
 
 from flask import current_app, g, request, session
 from flask_babel import Babel
@@ -28,6 +29,17 @@ class Base(DeclarativeBase):
 
 
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+# What itsdangerous writes: URL-safe base64 parts joined by dots.
+_SIGNED_TEXT = re.compile(r"[A-Za-z0-9_.-]{1,1024}")
+
+
+def rememberable(text: str) -> bool:
+    """Whether a signed text that verified may be remembered by its exact text: only as
+    itsdangerous writes it, at most 1 KB. Its decoder drops other characters, so one valid
+    token has endless longer spellings; remembering each would let anyone fill a worker's
+    memory (4,096 entries of 500 KB). A spelling like this differs from the real one at
+    most in the unused bits of its last character: a handful per token."""
+    return _SIGNED_TEXT.fullmatch(text) is not None
 
 
 class CSRF(CSRFProtect):
@@ -36,7 +48,8 @@ class CSRF(CSRFProtect):
     form, and a token whose signature was checked once is remembered (its exact text, under
     the key that checked it) with the value it carries - still compared with this session's
     on every request, so another session's token is refused as before. At most MEMORY
-    tokens per process; only while tokens do not expire (WTF_CSRF_TIME_LIMIT = None)."""
+    tokens per process, each as itsdangerous writes it (`rememberable`); only while tokens do
+    not expire (WTF_CSRF_TIME_LIMIT = None)."""
 
     MEMORY = 4096
 
@@ -66,7 +79,7 @@ class CSRF(CSRFProtect):
         known, own = self._checked.get(key), session.get(field)
         if known is None or not isinstance(own, str) or not hmac.compare_digest(own, known):
             super().protect()  # the full check; refuses a bad token
-            if key is not None and isinstance(session.get(field), str):
+            if key is not None and isinstance(session.get(field), str) and rememberable(token):
                 if len(self._checked) >= self.MEMORY:
                     self._checked.clear()
                 self._checked[key] = session[field]

@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from .errors import MAX_ID, DomainError, InvalidInput
+from .extensions import rememberable
 
 # No inline script anywhere: every script is a file of ours. Inline <svg> is markup, not script.
 # Styles are files of ours too (no style="" attributes). Camera frames come from getUserMedia.
@@ -149,7 +150,8 @@ class SessionInterface(SecureCookieSessionInterface):
     not check the same bytes again (decoding, HMAC and JSON were a twentieth of a
     redemption's work). Its age is still checked on every request, as itsdangerous would;
     a cookie changed by one byte, or signed under a key no longer in use, is another entry
-    and goes through the full check. At most MEMORY cookies per process are remembered."""
+    and goes through the full check. At most MEMORY cookies per process are remembered, each
+    as itsdangerous writes it (`rememberable`: not one of a valid cookie's padded spellings)."""
 
     MEMORY = 4096
 
@@ -171,7 +173,8 @@ class SessionInterface(SecureCookieSessionInterface):
             except BadSignature:
                 return self.session_class()
             found = (int(signed.timestamp()), data)
-            if isinstance(data, dict) and all(isinstance(v, _PLAIN) for v in data.values()):
+            plain = isinstance(data, dict) and all(isinstance(v, _PLAIN) for v in data.values())
+            if plain and rememberable(val):
                 if len(self._verified) >= self.MEMORY:
                     self._verified.clear()
                 self._verified[key] = found
