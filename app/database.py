@@ -168,8 +168,8 @@ def transaction(*, pipelined: bool = False) -> Iterator:
                         session.flush()  # inside the transaction, not after it
                     raw.execute("COMMIT", prepare=False)
                     if lock_log_on():  # measuring: when the COMMIT let the locks go
-                        session.info[RELEASED_SERVER] = raw.execute(
-                            "SELECT clock_timestamp()", prepare=False
+                        session.info[RELEASED_SERVER] = Sent(
+                            cursor=raw.execute("SELECT clock_timestamp()", prepare=False)
                         )
                 finally:
                     _pipeline.reset(t_pipe)

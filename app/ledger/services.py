@@ -193,16 +193,15 @@ def _forget_heads(session, transaction) -> None:
                 logger.exception("ledger lock hold not logged")
 
 
-def _server_clock(sent) -> datetime | None:
+def _server_clock(sent: Sent | None) -> datetime | None:
     """The server's clock read by a `SELECT clock_timestamp()` sent while the hold is logged
     (PostgreSQL); None when nothing was sent or the transaction failed before it ran."""
     if sent is None:
         return None
     try:
-        row = sent.fetchone() if hasattr(sent, "fetchone") else (sent.first() or None)
+        return sent.scalar()
     except Exception:  # noqa: BLE001 - an aborted transaction: nothing to report
         return None
-    return row[0] if row else None
 
 
 def _granted_ms(head: list, granted_server: datetime | None) -> float | None:
