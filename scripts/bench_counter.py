@@ -416,8 +416,22 @@ END;
 """  # noqa: E501
 
 
-def raw_postgres(url: str, schema: str, village: dict, duration: int, tmp: Path) -> float:
-    """pgbench, 8 clients, the same transaction shape on one village (one hot head row)."""
+# The same transaction at the app's concurrency, for the raw database's own latency and lock hold:
+# the server's clock in the statement after the village row's lock (g: one round trip after the
+# grant, so the hold is understated by it, in the raw database's favour), and again once the
+# COMMIT has released it, read in the same pipeline as the COMMIT, as the app's lock log does.
+PGBENCH_TIMED = PGBENCH.replace(
+    "RETURNING balance AS bal",
+    "RETURNING balance AS bal, extract(epoch FROM clock_timestamp()) * 1000 AS g",
+).replace(
+    "END;\n",
+    "\\startpipeline\nEND;\nINSERT INTO raw_hold"
+    " SELECT extract(epoch FROM clock_timestamp()) * 1000 - :g;\n\\endpipeline\n",
+)
+
+
+def raw_postgres_shape(url: str, village: dict) -> dict:
+    """The ids pgbench's script names: the raw village's households, a resident, clerk, venue."""
     engine = create_engine(url)
     with engine.connect() as conn:
         vid = village["village_id"]
@@ -431,34 +445,69 @@ def raw_postgres(url: str, schema: str, village: dict, duration: int, tmp: Path)
             text("SELECT venue_id FROM store_item WHERE id=:i"), {"i": village["items"][0]}
         )
     engine.dispose()
-    script = tmp / "raw.sql"
-    script.write_text(
-        PGBENCH.format(
-            n=n,
-            vid=vid,
-            first=first,
-            item=village["items"][2],
-            venue=venue,
-            resident=resident,
-            clerk=clerk,
-        )
+    return dict(
+        n=n,
+        vid=vid,
+        first=first,
+        item=village["items"][2],
+        venue=venue,
+        resident=resident,
+        clerk=clerk,
     )
+
+
+def pgbench(url: str, schema: str, script: Path, clients: int, duration: int, *options):
     plain = url.replace("postgresql+psycopg://", "postgresql://").split("?")[0]
     env = dict(os.environ, PGOPTIONS=f"-c search_path={schema}")
-    db_cpu, client_cpu = cpu_seconds(comm="postgres"), resource.getrusage(resource.RUSAGE_CHILDREN)
+    command = ["pgbench", "-n", "-c", str(clients), "-j", "2", "-T", str(duration), *options]
     out = subprocess.run(
-        ["pgbench", "-n", "-c", "8", "-j", "2", "-T", str(duration), "-f", str(script), plain],
-        capture_output=True,
-        text=True,
-        env=env,
+        [*command, "-f", str(script), plain], capture_output=True, text=True, env=env
     )
-    db_cpu = cpu_seconds(comm="postgres") - db_cpu
-    client_cpu = rusage_seconds(resource.getrusage(resource.RUSAGE_CHILDREN), client_cpu)
     m = re.search(r"tps = ([\d.]+)", out.stdout)
     done = re.search(r"number of transactions actually processed: (\d+)", out.stdout)
     if not m or not done:
         raise RuntimeError(out.stdout + out.stderr)
-    return float(m.group(1)), cpu_line(int(done.group(1)), 0, db_cpu, client_cpu, "pgbench")
+    return float(m.group(1)), int(done.group(1))
+
+
+def raw_postgres(url: str, schema: str, village: dict, duration: int, tmp: Path) -> float:
+    """pgbench, 8 clients, the same transaction shape on one village (one hot head row)."""
+    script = tmp / "raw.sql"
+    script.write_text(PGBENCH.format(**raw_postgres_shape(url, village)))
+    db_cpu, client_cpu = cpu_seconds(comm="postgres"), resource.getrusage(resource.RUSAGE_CHILDREN)
+    tps, done = pgbench(url, schema, script, 8, duration)
+    db_cpu = cpu_seconds(comm="postgres") - db_cpu
+    client_cpu = rusage_seconds(resource.getrusage(resource.RUSAGE_CHILDREN), client_cpu)
+    return tps, cpu_line(done, 0, db_cpu, client_cpu, "pgbench")
+
+
+def raw_postgres_timed(
+    url: str, schema: str, village: dict, clients: int, duration: int, tmp: Path
+) -> str:
+    """pgbench at the app's concurrency, prepared statements: the raw database's own latency
+    (pgbench's per-transaction log) and lock hold (the village row's, on the server's clock)
+    beside the app's. Its rate is not the ratio's baseline (8 clients, the plain protocol)."""
+    script = tmp / "raw-timed.sql"
+    script.write_text(PGBENCH_TIMED.format(**raw_postgres_shape(url, village)))
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE UNLOGGED TABLE {schema}.raw_hold (ms float8)"))
+    prefix = tmp / "raw-latency"
+    tps, _ = pgbench(
+        url, schema, script, clients, duration, "-M", "prepared", "-l", f"--log-prefix={prefix}"
+    )
+    latencies = []  # ms; pgbench's log: client, transaction, latency in microseconds, ...
+    for log in tmp.glob("raw-latency.*"):
+        latencies += [int(line.split()[2]) / 1000 for line in log.read_text().splitlines()]
+    with engine.begin() as conn:
+        holds = [r[0] for r in conn.execute(text(f"SELECT ms FROM {schema}.raw_hold"))]
+    engine.dispose()
+    return (
+        f"{tps:.0f} tx/s; p50 {percentile(latencies, 50):.1f} ms, p99 "
+        f"{percentile(latencies, 99):.1f} ms; village row locked p50 {percentile(holds, 50):.2f}"
+        f" ms, p99 {percentile(holds, 99):.2f} ms on the server's clock (its lock to the "
+        f"COMMIT's end) over {len(holds)} transactions"
+    )
 
 
 # ---------------------------------------------------------------- main
@@ -503,6 +552,11 @@ def main():
             raw, raw_cpu = raw_sqlite(str(tmp / "bench.db"), raw_village, args.duration)
             raw_name = "sqlite3, WAL, synchronous=FULL, one writer"
         print(f"raw {raw_name}: {raw:.0f} tx/s; {raw_cpu} ({load()})")
+        if schema:
+            timed = raw_postgres_timed(
+                url, schema, raw_village, args.connections, args.duration, tmp
+            )
+            print(f"raw pgbench, {args.connections} clients, prepared: {timed} ({load()})")
         for workers in [int(w) for w in args.workers.split(",")]:
             r = run_app(
                 url,
