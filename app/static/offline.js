@@ -101,6 +101,8 @@
   function refreshList() {
     return request("GET", LIST_PATH).then(function (r) {
       if (r.status !== 200) return null;
+      // Signing out (page-tools.js) forgets the list: one arriving now is not kept.
+      if (document.documentElement.hasAttribute("data-signing-out")) return null;
       var m = document.querySelector("meta[name=csrf-token]");
       if (m && r.data.csrf) m.content = r.data.csrf;
       delete r.data.csrf;

@@ -17,6 +17,32 @@
     Array.prototype.forEach.call(boxes, function (b) { b.checked = e.target.checked; });
   });
 
+  // Signing out forgets the counter's offline list kept in this browser (households' names,
+  // card hashes, allowances: offline.js), so the next person at this browser cannot read it;
+  // the queue of confirmed redemptions stays, to be sent at the counter's next sign-in. A
+  // browser that never opened the counter gets no database (its creation is aborted).
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (!form.hasAttribute("data-forget-offline") || !window.indexedDB) return;
+    e.preventDefault();
+    // offline.js stores no list fetched after this (one on its way would bring it back).
+    document.documentElement.setAttribute("data-signing-out", "");
+    var gone = false;
+    function go() { if (!gone) { gone = true; form.submit(); } }
+    setTimeout(go, 2000); // never keep the clerk from signing out
+    var req;
+    try { req = indexedDB.open(form.getAttribute("data-forget-offline")); } catch (err) { go(); return; }
+    req.onupgradeneeded = function () { req.transaction.abort(); };
+    req.onerror = req.onblocked = function () { go(); };
+    req.onsuccess = function () {
+      var db = req.result;
+      if (!db.objectStoreNames.contains("meta")) { db.close(); go(); return; }
+      var tx = db.transaction("meta", "readwrite");
+      tx.objectStore("meta").delete("list");
+      tx.oncomplete = tx.onerror = tx.onabort = function () { db.close(); go(); };
+    };
+  });
+
   function showFirstError() {
     var e = document.querySelector("main [role=alert]:not([hidden]), main .has-error");
     if (!e || !e.textContent.trim()) return;

@@ -394,3 +394,64 @@ def test_the_network_drops_between_scan_and_confirm(counter, arrived):
     assert row.receipt_no == (None if arrived else number)
     assert db.session.get(Item, store.rice).stock == 9
     assert verify() == []
+
+
+# What this browser keeps of the counter: whether the offline list is there, and the queue.
+KEPT = """() => new Promise(resolve => {
+  const req = indexedDB.open("village-points-counter");
+  req.onupgradeneeded = () => req.transaction.abort();
+  req.onerror = () => resolve(null);
+  req.onsuccess = () => {
+    const db = req.result, tx = db.transaction(["meta", "queue"]);
+    const list = tx.objectStore("meta").get("list"), queue = tx.objectStore("queue").count();
+    tx.oncomplete = () => { db.close(); resolve({list: !!list.result, queue: queue.result}); };
+  };
+})"""
+SYNC = "**/api/v1/counter/offline/redemptions"
+
+
+def test_signing_out_forgets_the_offline_list_and_keeps_the_queue(counter):
+    """The list names households, their card hashes and allowances: the next person at this
+    browser must not find it. A confirmed redemption still waiting is never lost: the next
+    sign-in sends it, once."""
+    context, page, store, cards, (h1, h2), base = counter
+    ready_offline(page)
+    context.set_offline(True)
+    page.reload()
+    receipt = redeem(page, cards[h1], ["1"])
+    expect(state(page)).to_contain_text("待同步 1")
+    assert page.evaluate(KEPT) == {"list": True, "queue": 1}
+    # Online, but the sync does not get through: the clerk signs out with it still waiting.
+    context.route(SYNC, lambda route: route.abort("internetdisconnected"))
+    context.set_offline(False)
+    page.click("form[data-forget-offline] button")
+    page.wait_for_url("**/login")
+    assert page.evaluate(KEPT) == {"list": False, "queue": 1}
+    assert books() == []
+    context.unroute(SYNC)
+    sign_in(page, db.session.get(User, store.clerk).username, factories.PASSWORD)
+    page.goto(base + "/counter")
+    synced(page)
+    assert [r.receipt_no for r in books()] == [receipt]
+    assert db.session.get(Household, h1).balance == 90
+    assert page.evaluate(KEPT)["list"]  # the counter fetched the list again
+    assert verify() == []
+
+
+def test_signing_out_where_the_counter_never_ran_creates_nothing(browser, live_server, village):
+    """Every signed-in page has the sign-out button: a villager's phone gets no
+    counter database from it."""
+    villager = factories.user(village, "villager")
+    db.session.commit()
+    context = browser.new_context(locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.base = live_server
+        sign_in(page, villager.username, factories.PASSWORD)
+        page.click("form[data-forget-offline] button")
+        page.wait_for_url("**/login")
+        names = page.evaluate("() => indexedDB.databases().then(d => d.map(x => x.name))")
+        assert "village-points-counter" not in names
+        assert page.evaluate(KEPT) is None
+    finally:
+        context.close()
