@@ -14,7 +14,10 @@ The sync records each offline redemption exactly once (its request id, unique pe
   the balance has dropped since (the goods are gone): the balance may then go below zero, by at
   most the allowance, and the redemption and its entry say so (`overdraft`);
 - a conflict (`OfflineConflict`): beyond the allowance, for a card reissued before the sale,
-  for an archived household, without a valid list. Nothing is posted; the admin decides.
+  for an archived household, without a valid list, for a meal beyond the resident's limit for
+  its slot that day (the list tells the counter the meals had when it was made, and the counter
+  counts its own since; two counters offline may still both serve one). Nothing is posted; the
+  admin decides.
 """
 
 import hashlib
@@ -38,7 +41,7 @@ from ..ledger.models import LedgerEntry
 from ..store import codes, rules
 from ..store import services as store
 from ..store.errors import CodeUnknown, OtherVillage, RequestReused
-from ..store.models import Item, Redemption, Venue
+from ..store.models import Item, Redemption, RedemptionLine, Venue
 from ..villages.models import AuditLog, Village
 from .models import OfflineConflict
 
@@ -109,6 +112,7 @@ def offline_list(village_id: int, venue_id: int) -> dict:
             .where(Household.village_id == village_id, Household.status == "active")
             .order_by(Household.id)
         ).all()
+        had = _meals_today(village_id, rules.local_day(now)) if meals else {}
         members: dict[int, list] = {}
         for rid, hid, name, birth_year in db.session.execute(
             select(Resident.id, Resident.household_id, Resident.name, Resident.birth_year)
@@ -125,6 +129,8 @@ def offline_list(village_id: int, venue_id: int) -> dict:
                         )
                         for i in meals
                     },
+                    # Meals of each slot had today, against each meal's daily limit.
+                    "meals": had.get(rid, {}),
                 }
             )
         # What each household already redeemed offline today counts against today's cap.
@@ -159,6 +165,8 @@ def offline_list(village_id: int, venue_id: int) -> dict:
         "why_off": None if enabled else ("pin" if village.card_pin_required else "cap"),
         "cap": cap,
         "issued_at": now.isoformat() + "Z",
+        "day": rules.local_day(now).isoformat(),  # the village's day the meals counted are of
+        "utc_offset": int(rules.LOCAL_TZ.total_seconds()) // 60,  # its day's start, in minutes
         "list": _list_token(village_id, venue_id, now, cap),
         "venue": {"id": venue.id, "name": venue.name},
         "items": [
@@ -168,6 +176,7 @@ def offline_list(village_id: int, venue_id: int) -> dict:
                 "points": i.points,
                 "stock": i.stock,
                 "slot": i.slot,
+                "limit": (i.daily_limit or 1) if i.is_meal else None,
                 "unit": i.unit,
                 "low": i.is_low,
             }
@@ -175,6 +184,24 @@ def offline_list(village_id: int, venue_id: int) -> dict:
         ],
         "households": households,
     }
+
+
+def _meals_today(village_id: int, day) -> dict[int, dict[str, int]]:
+    """resident id -> {slot: meals of it had on `day`} (voided meals do not count)."""
+    had: dict[int, dict[str, int]] = {}
+    for resident_id, slot, qty in db.session.execute(
+        select(Redemption.resident_id, RedemptionLine.slot, func.sum(RedemptionLine.qty))
+        .join(RedemptionLine, RedemptionLine.redemption_id == Redemption.id)
+        .where(
+            Redemption.village_id == village_id,
+            Redemption.day == day,
+            Redemption.voided_at.is_(None),
+            RedemptionLine.slot.is_not(None),
+        )
+        .group_by(Redemption.resident_id, RedemptionLine.slot)
+    ):
+        had.setdefault(resident_id, {})[slot] = int(qty)
+    return had
 
 
 # ---------------------------------------------------------------- sync
@@ -388,6 +415,8 @@ def _record(
         why, allowance = _judge(
             village_id, household_id, current, card_version, total, occurred, granted, now
         )
+        if why is None and _beyond_meal_limits(resident.id, lines, occurred):
+            why = "meal_limit"
         if why is None:
             try:
                 return _honour(
@@ -468,6 +497,24 @@ def _judge(village_id, household_id, household, card_version, total, occurred, g
     if spent_since + total > allowance or spent_day + total > cap:
         return "allowance", 0
     return None, allowance
+
+
+def _beyond_meal_limits(resident_id: int, lines, occurred) -> bool:
+    """Under the lock: whether the resident's meals of a slot on the sale's day, this one's
+    with them, go beyond the meal's daily limit (as `store._check_meal_limits` online: two
+    counters offline, or a list that did not know of a meal, may each have served one)."""
+    meals = [line for line in lines if line.slot]
+    if not meals:
+        return False
+    had = dict(
+        db.session.execute(
+            store.MEALS_HAD, {"resident_id": resident_id, "today": rules.local_day(occurred)}
+        ).all()
+    )
+    return any(
+        had.get(slot, 0) + count > limit
+        for slot, (count, limit) in store.meal_counts(meals).items()
+    )
 
 
 def _reissued_before(village_id, household_id, version, occurred) -> bool:
@@ -608,6 +655,7 @@ def conflict_reasons() -> dict:
         "card_replaced": _l("the card was reissued before the sale"),
         "archived": _l("the household is archived"),
         "no_list": _l("no valid offline list on the counter"),
+        "meal_limit": _l("beyond the resident's meals of that slot that day"),
         "other": _l("other"),
     }
 

@@ -106,6 +106,8 @@ class Redemption(db.Model):
         Index("ix_redemption_household_day", "household_id", "day"),
         Index("ix_redemption_resident_day", "resident_id", "day"),
         Index("ix_redemption_venue_id", "venue_id", "id"),
+        # A day's redemptions of a village (the offline list: what was spent and eaten today).
+        Index("ix_redemption_village_day", "village_id", "day"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1176,7 +1176,7 @@ def _write_at_once(plan: _Plan, clerk_id: int, request_id: str, fingerprint: str
     meals = [line for line in plan.lines if line.slot]
     if meals:
         params.update(m_resident=plan.resident.id, m_today=today)
-        for k, (slot, (count, limit)) in enumerate(_meal_counts(meals).items()):
+        for k, (slot, (count, limit)) in enumerate(meal_counts(meals).items()):
             conditions.append(_meal_condition(k))
             params.update({f"m_s{k}": slot, f"m_c{k}": count, f"m_l{k}": limit})
     params.update(
@@ -1243,7 +1243,7 @@ def _write_checking(plan: _Plan, clerk_id: int, request_id: str, fingerprint: st
         meals = [line for line in plan.lines if line.slot]
         had = None
         if meals:  # the resident's meals today by slot (voided meals do not count)
-            had = pipe.run(_MEALS_HAD, {"resident_id": plan.resident.id, "today": today})
+            had = pipe.run(MEALS_HAD, {"resident_id": plan.resident.id, "today": today})
         card = None
         if plan.source == "card":
             card = pipe.run(_CARD_CHECK, {"household_id": household.id, "today": today})
@@ -1340,7 +1340,7 @@ def _check_stock(pipe: Pipe, lines: list[Line], goods: dict[int, int], taken: li
 
 
 _STOCK_OF = select(_item.c.stock).where(_item.c.id == bindparam("i_id"))
-_MEALS_HAD = (
+MEALS_HAD = (
     select(RedemptionLine.slot, func.sum(RedemptionLine.qty))
     .join(Redemption, Redemption.id == RedemptionLine.redemption_id)
     .where(
@@ -1352,7 +1352,7 @@ _MEALS_HAD = (
 )
 
 
-def _meal_counts(meals: list[Line]) -> dict[str, tuple[int, int]]:
+def meal_counts(meals: list[Line]) -> dict[str, tuple[int, int]]:
     """slot -> (meals of it in this batch, its daily limit per resident)."""
     by_slot: dict[str, tuple[int, int]] = {}
     for line in meals:
@@ -1363,7 +1363,7 @@ def _meal_counts(meals: list[Line]) -> dict[str, tuple[int, int]]:
 
 def _check_meal_limits(resident: _Resident, meals: list[Line], had: dict) -> None:
     """At most each meal's daily limit per resident per slot."""
-    for slot, (count, limit) in _meal_counts(meals).items():
+    for slot, (count, limit) in meal_counts(meals).items():
         if had.get(slot, 0) + count > limit:
             raise MealLimit(
                 name=resident.name, count=had.get(slot, 0), slot=SLOT_LABELS[slot], limit=limit

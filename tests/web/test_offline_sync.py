@@ -17,12 +17,12 @@ from app.ledger.chain import verify
 from app.ledger.models import LedgerEntry
 from app.offline import services as offline
 from app.offline.models import OfflineConflict
-from app.store import services
+from app.store import rules, services
 from app.store.models import Item, Redemption
 from app.villages.services import update_settings
 
 from .. import factories
-from ..services.test_store import card_code, head_of, make_store, pay_code, rid
+from ..services.test_store import card_code, head_of, make_store, pay_code, resident_of, rid
 from .helpers import count, fresh, snapshot, text_of
 from .test_counter_concurrency import clerk_session, hammer, live_secret
 from .test_store_api import Api, sign_in
@@ -199,6 +199,50 @@ def test_refused_syncs_write_nothing(api, store, village):
         assert resp.status_code == status, (body, resp.get_json())
         assert resp.get_json()["message"]
         assert snapshot() == before
+
+
+def test_offline_meals_keep_to_each_residents_daily_limit(app, store, village):
+    """The canteen's list tells the counter each resident's meals today and each meal's limit
+    (the counter refuses beyond it); a sync beyond it all the same - two counters offline, each
+    serving one - is a conflict for the admin, nothing posted."""
+    client = app.test_client()
+    cook = Api(client, sign_in(client, store.cook))
+    h = household(village)
+    body = cook.get("/counter/offline").get_json()
+    assert body["day"] == rules.local_day(utcnow()).isoformat() and body["utc_offset"] == 480
+    assert {i["name"]: i["limit"] for i in body["items"]} == {"午餐": 1, "早餐": 2}
+    public_id = db.session.get(Household, h).public_id
+    (entry,) = [x for x in body["households"] if x["public_id"] == public_id]
+    assert entry["residents"][0]["meals"] == {}
+    lunch = cook.post("/counter/offline/redemptions", sale(cook, h, store.lunch))
+    assert lunch.get_json()["status"] == "recorded", lunch.get_json()
+    two = [sale(cook, h, store.breakfast, minutes_ago=m) for m in (3, 2)]
+    assert [cook.post("/counter/offline/redemptions", b).get_json()["status"] for b in two] == [
+        "recorded",
+        "recorded",
+    ]
+    body = cook.get("/counter/offline").get_json()
+    (entry,) = [x for x in body["households"] if x["public_id"] == public_id]
+    assert entry["residents"][0]["meals"] == {"lunch": 1, "breakfast": 2}
+    before = count(Redemption)
+    balance = db.session.get(Household, h).balance
+    for item in (store.lunch, store.breakfast):
+        resp = cook.post("/counter/offline/redemptions", sale(cook, h, item))
+        assert resp.status_code == 201
+        assert resp.get_json()["status"] == "conflict"
+        assert resp.get_json()["conflict"]["reason"] == "meal_limit"
+    assert count(Redemption) == before and db.session.get(Household, h).balance == balance
+    reasons = [c.reason for c in db.session.scalars(select(OfflineConflict))]
+    assert reasons == ["meal_limit", "meal_limit"]
+    # Another resident of the household has a limit of their own.
+    other = resident_of(h, name="李小花").id
+    resp = cook.post("/counter/offline/redemptions", sale(cook, h, store.lunch, resident_id=other))
+    assert resp.get_json()["status"] == "recorded"
+    # The admin sees why, in words.
+    admin = app.test_client()
+    sign_in(admin, factories.user(village, "village_admin").id)
+    assert "超过该村民当天这一餐的次数限制" in text_of(admin.get("/admin/offline"))
+    assert verify() == []
 
 
 def test_a_sync_without_a_valid_list_is_a_conflict(api, store, village):
