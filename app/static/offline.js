@@ -177,6 +177,54 @@
     });
   }
 
+  // The village's day of a moment (ms), as the server counts it, whatever the device's zone.
+  function villageDay(list, ms) {
+    return new Date(ms + list.utc_offset * 60000).toISOString().slice(0, 10);
+  }
+
+  // A meal's daily limit per resident per slot, as online: the meals the list knew of (when it
+  // was made today), those this counter recorded that the list did not know of (waiting, sent
+  // after it, or refused by the server: served all the same), and this batch's.
+  function mealRefusal(list, h, residentId, lines, records) {
+    var items = {}, batch = {}, had = {}, today = villageDay(list, Date.now());
+    list.items.forEach(function (it) { items[it.id] = it; });
+    lines.forEach(function (l) {
+      var it = items[l.item_id];
+      if (!it || !it.slot) return;
+      var b = batch[it.slot] || { count: 0, limit: it.limit || 1 };
+      b.count += l.qty;
+      b.limit = Math.min(b.limit, it.limit || 1);
+      batch[it.slot] = b;
+    });
+    var slots = Object.keys(batch);
+    if (!slots.length) return null;
+    var person = null;
+    h.residents.forEach(function (x) { if (x.id === residentId) person = x; });
+    if (person && person.meals && list.day === today) {
+      Object.keys(person.meals).forEach(function (s) { had[s] = person.meals[s]; });
+    }
+    var listed = Date.parse(list.issued_at);
+    records.forEach(function (rec) {
+      if (rec.body.resident_id !== residentId) return;
+      if (villageDay(list, Date.parse(rec.made_at)) !== today) return;
+      var known = rec.state === "done" && rec.result && Date.parse(rec.result.synced_at) <= listed;
+      if (known) return;
+      rec.body.lines.forEach(function (l) {
+        var it = items[l.item_id];
+        if (it && it.slot) had[it.slot] = (had[it.slot] || 0) + l.qty;
+      });
+    });
+    for (var i = 0; i < slots.length; i++) {
+      var slot = slots[i], count = had[slot] || 0;
+      if (count + batch[slot].count > batch[slot].limit) {
+        return T.meal_limit.replace("%(name)s", person ? person.name : "")
+          .replace("%(count)s", count).replace("%(slot)s", T.slots[slot] || slot)
+          .replace("%(limit)s", batch[slot].limit);
+      }
+    }
+    return null;
+  }
+
   function newId() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     var a = new Uint8Array(16); crypto.getRandomValues(a); return hex(a);
@@ -202,6 +250,11 @@
         lastList = list;
         var h = null;
         list.households.forEach(function (x) { if (x.public_id === scan.household.public_id) h = x; });
+        var meal = h ? mealRefusal(list, h, resident.id, lines, all.result || []) : null;
+        if (meal) {
+          refused = failure(meal);
+          return;
+        }
         var left = h ? h.allowance - pendingFor(all.result || [], h.public_id) : 0;
         if (!h || total > left) {
           refused = failure(T.over.replace("%(a)s", Math.max(0, left)));

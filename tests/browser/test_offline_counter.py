@@ -14,6 +14,7 @@ from app.auth.models import User
 from app.extensions import db
 from app.households.models import Household
 from app.ledger.chain import verify
+from app.offline.models import OfflineConflict
 from app.store import services
 from app.store.models import Item, Redemption
 
@@ -455,3 +456,70 @@ def test_signing_out_where_the_counter_never_ran_creates_nothing(browser, live_s
         assert page.evaluate(KEPT) is None
     finally:
         context.close()
+
+
+def test_offline_meals_keep_to_the_daily_limit(browser, live_server, app, village):
+    """At the canteen, offline: the list knows the lunch had online this morning, and the
+    counter counts what it serves itself; beyond a meal's limit it refuses, in words, and keeps
+    nothing."""
+    store = make_store(village)
+    h = factories.household(village, opening=100, number="0201", head="张大爷").id
+    with live_secret(app):
+        card = card_code(h)
+    cook = db.session.get(User, store.cook).username
+    db.session.commit()
+    # A device whose clock is set to another zone still counts the village's day.
+    context = browser.new_context(
+        viewport={"width": 1024, "height": 800},
+        locale="zh-CN",
+        service_workers="allow",
+        timezone_id="America/Los_Angeles",
+    )
+    blocked = watch_csp(context)
+    try:
+        page = context.new_page()
+        page.base = live_server
+        sign_in(page, cook, factories.PASSWORD)
+        page.goto(live_server + "/counter")
+        page.fill("#code", card)
+        page.press("#code", "Enter")
+        expect(page.locator("#customer")).to_be_visible()
+        names = page.locator("#items li .name").all_inner_texts()
+        keys = {
+            meal: str(i + 1) for i, n in enumerate(names) for meal in ("午餐", "早餐") if meal in n
+        }
+        page.press("#code", "Escape")
+        online = redeem(page, card, [keys["午餐"]])  # online: the list made next knows of it
+        ready_offline(page)
+        context.set_offline(True)
+        page.reload()
+        expect(state(page)).to_contain_text("离线")
+
+        def refused(key):
+            page.fill("#code", card)
+            page.press("#code", "Enter")
+            expect(page.locator("#customer")).to_be_visible()
+            page.fill("#code", key)
+            page.press("#code", "Enter")
+            page.fill("#code", "")
+            page.press("#code", "Enter")
+            expect(page.locator("#msg")).to_contain_text("今天已用")
+            expect(page.locator("#receipt")).to_be_hidden()
+            return page.locator("#msg").inner_text()
+
+        said = refused(keys["午餐"])
+        assert "张大爷" in said and "午餐" in said and "1" in said
+        page.press("#code", "Escape")
+        served = [redeem(page, card, [keys["早餐"]]) for _ in range(2)]  # breakfast: 2 a day
+        said = refused(keys["早餐"])
+        assert "早餐" in said and "2" in said
+        expect(state(page)).to_contain_text("待同步 2")
+        context.set_offline(False)
+        synced(page)
+        rows = books()
+        assert [r.receipt_no for r in rows] == [None, *served] and online
+        assert not db.session.scalars(select(OfflineConflict)).all()
+        assert verify() == []
+    finally:
+        context.close()
+    assert not blocked, blocked
