@@ -8,16 +8,24 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..database import utcnow
 from ..extensions import db
 
-CONFLICT_REASONS = ("allowance", "card_replaced", "archived", "no_list", "meal_limit", "other")
+CONFLICT_REASONS = (
+    "allowance",
+    "card_replaced",
+    "archived",
+    "no_list",
+    "meal_limit",
+    "card_cap",
+    "other",
+)
 
 
 class OfflineConflict(db.Model):
     """A redemption a counter recorded offline that the sync could not honour: beyond the
     household's offline allowance, for a card reissued before the sale, for an archived
-    household, for a meal beyond the resident's daily limit. Nothing was posted and no stock
-    moved: the admin decides (accept posts it as an offline redemption, dismiss writes it off
-    with a reason). The request id is unique per village here too, so a replayed sync finds it
-    and records nothing more."""
+    household, beyond the card's daily cap, for a meal beyond the resident's daily limit.
+    Nothing was posted and no stock moved: the admin decides (accept posts it as an offline
+    redemption, dismiss writes it off with a reason). The request id is unique per village here
+    too, so a replayed sync finds it and records nothing more."""
 
     __tablename__ = "offline_conflict"
     __table_args__ = (UniqueConstraint("village_id", "request_id"),)

@@ -3,8 +3,9 @@ of what it recorded offline. Only ledger.services writes points.
 
 The offline list (per venue) holds the items and prices and, per active household, what a card
 scan needs (the SHA-256 of the card's token, never the token), the residents with their meal
-prices and the household's offline allowance: the least of its balance and the village's
-`offline_daily_cap`. The list carries a signed note of when it was made and with which cap.
+prices and the household's offline allowance: the least of its balance, what is left today of
+the village's `offline_daily_cap` and what is left today of the card's daily cap. The list
+carries a signed note of when it was made and with which cap.
 
 The sync records each offline redemption exactly once (its request id, unique per village in
 `redemption` and `offline_conflict`, checked under the village's ledger lock) and decides:
@@ -14,7 +15,8 @@ The sync records each offline redemption exactly once (its request id, unique pe
   the balance has dropped since (the goods are gone): the balance may then go below zero, by at
   most the allowance, and the redemption and its entry say so (`overdraft`);
 - a conflict (`OfflineConflict`): beyond the allowance, for a card reissued before the sale,
-  for an archived household, without a valid list, for a meal beyond the resident's limit for
+  for an archived household, without a valid list, beyond what the card may spend that day
+  (the list's allowance counts the card's spending too), for a meal beyond the resident's limit for
   its slot that day (the list tells the counter the meals had when it was made, and the counter
   counts its own since; two counters offline may still both serve one). Nothing is posted; the
   admin decides.
@@ -133,22 +135,31 @@ def offline_list(village_id: int, venue_id: int) -> dict:
                     "meals": had.get(rid, {}),
                 }
             )
-        # What each household already redeemed offline today counts against today's cap.
-        spent_today = dict(
-            db.session.execute(
-                select(Redemption.household_id, func.sum(Redemption.total))
+        # What each household already redeemed offline today counts against today's offline
+        # cap, and what its card spent today (online or offline) against the card's daily cap.
+        spent_today = {
+            hid: (offline_spent, card_spent)
+            for hid, offline_spent, card_spent in db.session.execute(
+                select(
+                    Redemption.household_id,
+                    func.sum(
+                        case((Redemption.occurred_at.is_not(None), Redemption.total), else_=0)
+                    ),
+                    func.sum(case((Redemption.source == "card", Redemption.total), else_=0)),
+                )
                 .where(
                     Redemption.village_id == village_id,
                     Redemption.day == rules.local_day(now),
-                    Redemption.occurred_at.is_not(None),
                     Redemption.voided_at.is_(None),
                 )
                 .group_by(Redemption.household_id)
-            ).all()
-        )
+            )
+        }
         for hid, public_id, number, head, balance, version in rows:
             if hid not in members:
                 continue  # nobody to take the goods
+            offline_spent, card_spent = spent_today.get(hid, (0, 0))
+            left = min(balance, cap - offline_spent, village.card_daily_cap - card_spent)
             households.append(
                 {
                     "card": card_hash(codes.card_token(public_id, version)),
@@ -156,7 +167,7 @@ def offline_list(village_id: int, venue_id: int) -> dict:
                     "number": number,
                     "head": head,
                     "balance": balance,
-                    "allowance": max(0, min(balance, cap - spent_today.get(hid, 0))),
+                    "allowance": max(0, left),
                     "residents": members[hid],
                 }
             )
@@ -496,6 +507,18 @@ def _judge(village_id, household_id, household, card_version, total, occurred, g
     )
     if spent_since + total > allowance or spent_day + total > cap:
         return "allowance", 0
+    # The card's daily cap holds offline too, as online: everything the card spent that day.
+    card_day = db.session.scalar(
+        select(func.coalesce(func.sum(Redemption.total), 0)).where(
+            Redemption.household_id == household_id,
+            Redemption.day == rules.local_day(occurred),
+            Redemption.source == "card",
+            Redemption.voided_at.is_(None),
+        )
+    )
+    card_cap = db.session.scalar(select(Village.card_daily_cap).where(Village.id == village_id))
+    if card_day + total > card_cap:
+        return "card_cap", 0
     return None, allowance
 
 
@@ -656,6 +679,7 @@ def conflict_reasons() -> dict:
         "archived": _l("the household is archived"),
         "no_list": _l("no valid offline list on the counter"),
         "meal_limit": _l("beyond the resident's meals of that slot that day"),
+        "card_cap": _l("beyond what the card may spend that day"),
         "other": _l("other"),
     }
 

@@ -201,6 +201,47 @@ def test_refused_syncs_write_nothing(api, store, village):
         assert snapshot() == before
 
 
+def test_the_cards_daily_cap_holds_offline_too(app, api, store, village):
+    """What a card spent today, online or offline, counts against the card's daily cap: the
+    list's allowance leaves out what is spent, and a sync beyond the cap (the card spent online
+    elsewhere since the list) is a conflict for the admin, nothing posted."""
+    admin = factories.user(village, "village_admin")
+    update_settings(village.id, {"card_daily_cap": 30}, admin.id)
+    h = household(village, 100)
+    number = db.session.get(Household, h).number
+
+    def allowance():
+        listed = api.get("/counter/offline").get_json()["households"]
+        return {x["number"]: x["allowance"] for x in listed}[number]
+
+    assert allowance() == 30  # the card's cap, below the balance and the offline cap (100)
+    services.redeem(
+        village.id, store.shop, store.clerk, card_code(h), [{"item_id": store.oil, "qty": 1}], rid()
+    )
+    assert allowance() == 25
+    listed = api.get("/counter/offline").get_json()["list"]
+    resp = api.post("/counter/offline/redemptions", sale(api, h, store.rice, 2, listed=listed))
+    assert resp.get_json()["status"] == "recorded"  # 5 + 20: within the cap
+    assert allowance() == 5
+    # From the same list, 5 more would fit its allowance (25) but not the card's cap any more
+    # once the card spent online again meanwhile.
+    services.redeem(
+        village.id, store.shop, store.clerk, card_code(h), [{"item_id": store.oil, "qty": 1}], rid()
+    )
+    before, balance = count(Redemption), db.session.get(Household, h).balance
+    resp = api.post("/counter/offline/redemptions", sale(api, h, store.oil, 1, listed=listed))
+    assert resp.status_code == 201 and resp.get_json()["status"] == "conflict"
+    assert resp.get_json()["conflict"]["reason"] == "card_cap"
+    assert count(Redemption) == before and db.session.get(Household, h).balance == balance
+    assert allowance() == 0
+    page = text_of(app.test_client().get("/admin/offline"))  # signed out: no list for anyone
+    assert "超过该卡当天可用的积分上限" not in page
+    reader = app.test_client()
+    sign_in(reader, admin.id)
+    assert "超过该卡当天可用的积分上限" in text_of(reader.get("/admin/offline"))
+    assert verify() == []
+
+
 def test_offline_meals_keep_to_each_residents_daily_limit(app, store, village):
     """The canteen's list tells the counter each resident's meals today and each meal's limit
     (the counter refuses beyond it); a sync beyond it all the same - two counters offline, each
