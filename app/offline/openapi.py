@@ -1,6 +1,7 @@
 """The offline counter's part of the OpenAPI document (merged by app/store/openapi.py)."""
 
 from ..store.openapi import CODE, COMMON, MAX_INT, TEXT, _body, _error, _json
+from .models import CONFLICT_REASONS
 
 _REQUEST = {
     "type": "object",
@@ -38,10 +39,18 @@ SCHEMAS = {
             "why_off": {"type": ["string", "null"]},
             "cap": {"type": "integer"},
             "issued_at": {"type": "string", "format": "date-time"},
+            "day": {"type": "string", "format": "date", "description": "the village's day"},
+            "utc_offset": {"type": "integer", "description": "the village's day's offset, min"},
             "list": {"type": "string"},
             "csrf": {"type": "string"},
             "venue": {"type": "object"},
-            "items": {"type": "array", "items": {"type": "object"}},
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "description": "a meal has a `slot` and a `limit` per resident per day",
+                },
+            },
             "households": {
                 "type": "array",
                 "items": {
@@ -52,8 +61,19 @@ SCHEMAS = {
                         "number": {"type": "string"},
                         "head": {"type": "string"},
                         "balance": {"type": "integer"},
-                        "allowance": {"type": "integer"},
-                        "residents": {"type": "array", "items": {"type": "object"}},
+                        "allowance": {
+                            "type": "integer",
+                            "description": "the least of the balance and what is left today of "
+                            "the offline cap and of the card's daily cap",
+                        },
+                        "residents": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "description": "id, name, meal prices, `meals`: {slot: meals "
+                                "of it had today}",
+                            },
+                        },
                     },
                 },
             },
@@ -75,7 +95,10 @@ SCHEMAS = {
                 "oneOf": [
                     {
                         "type": "object",
-                        "properties": {"id": {"type": "integer"}, "reason": {"type": "string"}},
+                        "properties": {
+                            "id": {"type": "integer"},
+                            "reason": {"type": "string", "enum": list(CONFLICT_REASONS)},
+                        },
                     },
                     {"type": "null"},
                 ]
@@ -102,8 +125,10 @@ PATHS = {
                 "Recorded exactly once per `request_id` (201; the same again answers 200 with "
                 "`Idempotent-Replayed: true`; another body 409 `request_id_reused`). Within the "
                 "household's offline allowance it is honoured even below zero (`overdraft`); "
-                "beyond it, for a card reissued before the sale, an archived household or "
-                "without a valid `list` it is a conflict for the admin (`status: conflict`)."
+                "beyond it, for a card reissued before the sale, an archived household, "
+                "without a valid `list`, beyond the card's daily cap or a meal beyond the "
+                "resident's limit for its slot that day it is a conflict for the admin "
+                "(`status: conflict`)."
             ),
             "requestBody": _body({"$ref": "#/components/schemas/OfflineRedemptionRequest"}),
             "responses": {
