@@ -186,6 +186,8 @@
   // was made today), those this counter recorded that the list did not know of (waiting, sent
   // after it, or refused by the server: served all the same), and this batch's.
   function mealRefusal(list, h, residentId, lines, records) {
+    // A list kept from before this check (no day) knows no meals: the sync still checks them.
+    if (!list.day || typeof list.utc_offset !== "number") return null;
     var items = {}, batch = {}, had = {}, today = villageDay(list, Date.now());
     list.items.forEach(function (it) { items[it.id] = it; });
     lines.forEach(function (l) {
@@ -207,8 +209,12 @@
     records.forEach(function (rec) {
       if (rec.body.resident_id !== residentId) return;
       if (villageDay(list, Date.parse(rec.made_at)) !== today) return;
-      var known = rec.state === "done" && rec.result && Date.parse(rec.result.synced_at) <= listed;
-      if (known) return;
+      // Sent and recorded before the list was made: the list counts it. (One the online
+      // counter had recorded already - its answer lost - has no sync time: it was recorded when
+      // it was made.)
+      var result = rec.result || {};
+      var recorded = Date.parse(result.synced_at || rec.made_at);
+      if (rec.state === "done" && recorded <= listed) return;
       rec.body.lines.forEach(function (l) {
         var it = items[l.item_id];
         if (it && it.slot) had[it.slot] = (had[it.slot] || 0) + l.qty;
@@ -247,6 +253,10 @@
       });
       seq.onsuccess = function () {
         list = kept.result || list; // the newest list, whichever tab fetched it
+        if (!list) { // forgotten meanwhile: signed out in another tab
+          refused = failure(T.no_list);
+          return;
+        }
         lastList = list;
         var h = null;
         list.households.forEach(function (x) { if (x.public_id === scan.household.public_id) h = x; });

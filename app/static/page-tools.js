@@ -39,7 +39,12 @@
       if (!db.objectStoreNames.contains("meta")) { db.close(); go(); return; }
       var tx = db.transaction("meta", "readwrite");
       tx.objectStore("meta").delete("list");
-      tx.oncomplete = tx.onerror = tx.onabort = function () { db.close(); go(); };
+      tx.oncomplete = tx.onerror = tx.onabort = function () {
+        db.close();
+        // The counter's other tabs drop the copy they hold (offline.js reads the store again).
+        if (window.BroadcastChannel) new BroadcastChannel(db.name).postMessage("changed");
+        go();
+      };
     };
   });
 

@@ -523,3 +523,105 @@ def test_offline_meals_keep_to_the_daily_limit(browser, live_server, app, villag
     finally:
         context.close()
     assert not blocked, blocked
+
+
+def test_signing_out_in_one_tab_forgets_the_list_in_the_others(counter):
+    """Another counter tab of the browser drops the list it holds: offline it serves no one
+    and does not write the list back."""
+    context, page, store, cards, (h1, h2), base = counter
+    ready_offline(page)
+    other = open_counter(context, base)
+    expect(state(other)).to_have_attribute("data-list", re.compile(r"\d"))
+    page.click("form[data-forget-offline] button")
+    page.wait_for_url("**/login")
+    context.set_offline(True)
+    other.fill("#code", cards[h1])
+    other.press("#code", "Enter")
+    expect(other.locator("#msg")).to_contain_text("离线名单")
+    expect(other.locator("#customer")).to_be_hidden()
+    assert page.evaluate(KEPT) == {"list": False, "queue": 0}
+
+
+# A list kept by the release before offline meal checks: no day, offset, limits or meals.
+OLD_LIST = """() => new Promise(resolve => {
+  const req = indexedDB.open("village-points-counter");
+  req.onsuccess = () => {
+    const db = req.result, tx = db.transaction("meta", "readwrite"), st = tx.objectStore("meta");
+    const got = st.get("list");
+    got.onsuccess = () => {
+      const l = got.result;
+      delete l.utc_offset; delete l.day;
+      l.items.forEach(i => delete i.limit);
+      l.households.forEach(h => h.residents.forEach(r => delete r.meals));
+      st.put(l, "list");
+    };
+    tx.oncomplete = () => { db.close(); resolve(true); };
+  };
+})"""
+
+
+def test_a_list_kept_by_the_release_before_still_serves_offline(counter):
+    context, page, store, cards, (h1, h2), base = counter
+    ready_offline(page)
+    context.set_offline(True)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    assert page.evaluate(OLD_LIST)
+    page.reload()
+    receipt = redeem(page, cards[h1], ["1"])
+    assert not errors
+    context.set_offline(False)
+    synced(page)
+    assert [r.receipt_no for r in books()] == [receipt]
+
+
+def test_a_meal_whose_answer_was_lost_counts_once_offline(browser, live_server, app, village):
+    """Confirmed online, recorded, the answer lost: the counter keeps it and its sync finds it
+    recorded already. A list made after it knows of that breakfast; the counter must not count
+    it a second time (2 a day: one more is allowed)."""
+    store = make_store(village)
+    h = factories.household(village, opening=100, number="0202", head="张大爷").id
+    with live_secret(app):
+        card = card_code(h)
+    cook = db.session.get(User, store.cook).username
+    db.session.commit()
+    context = browser.new_context(
+        viewport={"width": 1024, "height": 800}, locale="zh-CN", service_workers="allow"
+    )
+    try:
+        page = context.new_page()
+        page.base = live_server
+        sign_in(page, cook, factories.PASSWORD)
+        ready_offline(page)
+        page.fill("#code", card)
+        page.press("#code", "Enter")
+        expect(page.locator("#customer")).to_be_visible()
+        names = page.locator("#items li .name").all_inner_texts()
+        (key,) = [str(i + 1) for i, n in enumerate(names) if "早餐" in n]
+        page.fill("#code", key)
+        page.press("#code", "Enter")
+
+        def drop(route):
+            route.fetch()  # recorded; the answer is lost
+            context.set_offline(True)
+            route.abort("internetdisconnected")
+
+        context.route("**/api/v1/counter/redemptions", drop)
+        page.fill("#code", "")
+        page.press("#code", "Enter")
+        expect(page.locator("#receipt")).to_be_visible()
+        page.press("#code", "Enter")
+        context.unroute("**/api/v1/counter/redemptions")
+        context.set_offline(False)
+        synced(page)
+        assert len(books()) == 1
+        ready_offline(page)  # a list made after it: one breakfast had
+        context.set_offline(True)
+        page.reload()
+        second = redeem(page, card, [key])
+        context.set_offline(False)
+        synced(page)
+        assert [r.receipt_no for r in books()] == [None, second]
+        assert not db.session.scalars(select(OfflineConflict)).all()
+    finally:
+        context.close()
