@@ -5,6 +5,7 @@ confirmed, receipts matching, balances and stock right, the ledger verifying."""
 
 import re
 import time
+from contextlib import contextmanager
 
 import pytest
 from playwright.sync_api import expect
@@ -94,16 +95,25 @@ def state(page):
     return page.locator("#net-state")
 
 
-def redeem(page, card: str, keys: list[str]) -> str:
-    """Scan a card, type the item keys, confirm; returns the receipt number shown."""
+def pick(page, card: str, keys: list[str]) -> None:
+    """Scan a card and type the item keys (not confirmed yet)."""
     page.fill("#code", card)
     page.press("#code", "Enter")
     expect(page.locator("#customer")).to_be_visible()
     for key in keys:
         page.fill("#code", key)
         page.press("#code", "Enter")
+
+
+def confirm(page) -> None:
     page.fill("#code", "")
     page.press("#code", "Enter")
+
+
+def redeem(page, card: str, keys: list[str]) -> str:
+    """Scan a card, type the item keys, confirm; returns the receipt number shown."""
+    pick(page, card, keys)
+    confirm(page)
     expect(page.locator("#receipt")).to_be_visible()
     number = page.locator("#r-id").inner_text().lstrip("#")
     page.press("#code", "Enter")  # next customer
@@ -458,22 +468,19 @@ def test_signing_out_where_the_counter_never_ran_creates_nothing(browser, live_s
         context.close()
 
 
-def test_offline_meals_keep_to_the_daily_limit(browser, live_server, app, village):
-    """At the canteen, offline: the list knows the lunch had online this morning, and the
-    counter counts what it serves itself; beyond a meal's limit it refuses, in words, and keeps
-    nothing."""
+@contextmanager
+def at_the_canteen(browser, live_server, app, village, number: str, **options):
+    """The canteen's cook signed in at the counter (a browser context with `options`), and the
+    card of a household of one, 张大爷, with 100 points. Yields (context, page, card, keys): keys
+    are the counter's item keys by meal name (午餐: lunch, 1 a day; 早餐: breakfast, 2)."""
     store = make_store(village)
-    h = factories.household(village, opening=100, number="0201", head="张大爷").id
+    h = factories.household(village, opening=100, number=number, head="张大爷").id
     with live_secret(app):
         card = card_code(h)
     cook = db.session.get(User, store.cook).username
     db.session.commit()
-    # A device whose clock is set to another zone still counts the village's day.
     context = browser.new_context(
-        viewport={"width": 1024, "height": 800},
-        locale="zh-CN",
-        service_workers="allow",
-        timezone_id="America/Los_Angeles",
+        viewport={"width": 1024, "height": 800}, locale="zh-CN", service_workers="allow", **options
     )
     blocked = watch_csp(context)
     try:
@@ -481,14 +488,24 @@ def test_offline_meals_keep_to_the_daily_limit(browser, live_server, app, villag
         page.base = live_server
         sign_in(page, cook, factories.PASSWORD)
         page.goto(live_server + "/counter")
-        page.fill("#code", card)
-        page.press("#code", "Enter")
-        expect(page.locator("#customer")).to_be_visible()
+        pick(page, card, [])
         names = page.locator("#items li .name").all_inner_texts()
-        keys = {
-            meal: str(i + 1) for i, n in enumerate(names) for meal in ("午餐", "早餐") if meal in n
-        }
+        keys = {m: str(i + 1) for i, n in enumerate(names) for m in ("午餐", "早餐") if m in n}
         page.press("#code", "Escape")
+        yield context, page, card, keys
+    finally:
+        context.close()
+    assert not blocked, blocked
+
+
+def test_offline_meals_keep_to_the_daily_limit(browser, live_server, app, village):
+    """At the canteen, offline: the list knows the lunch had online this morning, and the
+    counter counts what it serves itself; beyond a meal's limit it refuses, in words, and keeps
+    nothing."""
+    # A device whose clock is set to another zone still counts the village's day.
+    with at_the_canteen(
+        browser, live_server, app, village, "0201", timezone_id="America/Los_Angeles"
+    ) as (context, page, card, keys):
         online = redeem(page, card, [keys["午餐"]])  # online: the list made next knows of it
         ready_offline(page)
         context.set_offline(True)
@@ -496,13 +513,8 @@ def test_offline_meals_keep_to_the_daily_limit(browser, live_server, app, villag
         expect(state(page)).to_contain_text("离线")
 
         def refused(key):
-            page.fill("#code", card)
-            page.press("#code", "Enter")
-            expect(page.locator("#customer")).to_be_visible()
-            page.fill("#code", key)
-            page.press("#code", "Enter")
-            page.fill("#code", "")
-            page.press("#code", "Enter")
+            pick(page, card, [key])
+            confirm(page)
             expect(page.locator("#msg")).to_contain_text("今天已用")
             expect(page.locator("#receipt")).to_be_hidden()
             return page.locator("#msg").inner_text()
@@ -520,9 +532,6 @@ def test_offline_meals_keep_to_the_daily_limit(browser, live_server, app, villag
         assert [r.receipt_no for r in rows] == [None, *served] and online
         assert not db.session.scalars(select(OfflineConflict)).all()
         assert verify() == []
-    finally:
-        context.close()
-    assert not blocked, blocked
 
 
 def test_signing_out_in_one_tab_forgets_the_list_in_the_others(counter):
@@ -579,27 +588,14 @@ def test_a_meal_whose_answer_was_lost_counts_once_offline(browser, live_server, 
     """Confirmed online, recorded, the answer lost: the counter keeps it and its sync finds it
     recorded already. A list made after it knows of that breakfast; the counter must not count
     it a second time (2 a day: one more is allowed)."""
-    store = make_store(village)
-    h = factories.household(village, opening=100, number="0202", head="张大爷").id
-    with live_secret(app):
-        card = card_code(h)
-    cook = db.session.get(User, store.cook).username
-    db.session.commit()
-    context = browser.new_context(
-        viewport={"width": 1024, "height": 800}, locale="zh-CN", service_workers="allow"
-    )
-    try:
-        page = context.new_page()
-        page.base = live_server
-        sign_in(page, cook, factories.PASSWORD)
+    with at_the_canteen(browser, live_server, app, village, "0202") as (
+        context,
+        page,
+        card,
+        keys,
+    ):
         ready_offline(page)
-        page.fill("#code", card)
-        page.press("#code", "Enter")
-        expect(page.locator("#customer")).to_be_visible()
-        names = page.locator("#items li .name").all_inner_texts()
-        (key,) = [str(i + 1) for i, n in enumerate(names) if "早餐" in n]
-        page.fill("#code", key)
-        page.press("#code", "Enter")
+        pick(page, card, [keys["早餐"]])
 
         def drop(route):
             route.fetch()  # recorded; the answer is lost
@@ -607,8 +603,7 @@ def test_a_meal_whose_answer_was_lost_counts_once_offline(browser, live_server, 
             route.abort("internetdisconnected")
 
         context.route("**/api/v1/counter/redemptions", drop)
-        page.fill("#code", "")
-        page.press("#code", "Enter")
+        confirm(page)
         expect(page.locator("#receipt")).to_be_visible()
         page.press("#code", "Enter")
         context.unroute("**/api/v1/counter/redemptions")
@@ -618,10 +613,8 @@ def test_a_meal_whose_answer_was_lost_counts_once_offline(browser, live_server, 
         ready_offline(page)  # a list made after it: one breakfast had
         context.set_offline(True)
         page.reload()
-        second = redeem(page, card, [key])
+        second = redeem(page, card, [keys["早餐"]])
         context.set_offline(False)
         synced(page)
         assert [r.receipt_no for r in books()] == [None, second]
         assert not db.session.scalars(select(OfflineConflict)).all()
-    finally:
-        context.close()
